@@ -1,0 +1,216 @@
+"""Clients, campaigns, their runs and the messages each run plans.
+
+The message table is the schedule: a pending row with `next_attempt_at <= now` is due, and the
+dispatcher claims due rows in batches. Its foreign keys are kept by the application, not by the
+database (`db_constraint=False`): measured on Postgres 15, FK checks triple the cost of planning
+a million rows (~3 s -> ~11 s). Integrity holds because clients are never hard-deleted while
+they have messages (soft delete) and runs are never deleted at all (PROTECT at the ORM level).
+"""
+
+import re
+from functools import cache
+from zoneinfo import available_timezones
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import F, Q
+
+PHONE_RE = re.compile(r"^7\d{10}$")
+OPERATOR_CODE_RE = re.compile(r"^\d{3}$")
+TEXT_MAX_LENGTH = 1600  # ten concatenated SMS parts
+TAG_MAX_LENGTH = 64
+
+phone_validator = RegexValidator(PHONE_RE, "Phone must be 7XXXXXXXXXX (11 digits starting with 7).")
+operator_code_validator = RegexValidator(OPERATOR_CODE_RE, "Operator code must be 3 digits.")
+
+
+@cache
+def known_timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def validate_timezone(value: str) -> None:
+    if value not in known_timezones():
+        raise ValidationError(f"Unknown IANA time zone: {value!r}.")
+
+
+def mask_phone(phone: str | int) -> str:
+    """7900***4567: enough to tell numbers apart in a log, not enough to dial."""
+    text = str(phone)
+    return f"{text[:4]}***{text[-4:]}" if len(text) > 8 else "***"
+
+
+def scrub_phones(text: str) -> str:
+    """Mask anything that looks like a phone number in free text (gateway replies, errors)."""
+    return re.sub(r"\d{10,}", lambda match: mask_phone(match.group()), text)
+
+
+class ActiveClientManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
+class Client(models.Model):
+    phone_number = models.CharField(max_length=11, validators=[phone_validator])
+    mobile_operator_code = models.CharField(max_length=3, validators=[operator_code_validator])
+    tag = models.CharField(max_length=TAG_MAX_LENGTH, blank=True, default="")
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Soft delete: a deleted client leaves every audience but keeps its message history.
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ActiveClientManager()
+    all_objects = models.Manager()
+
+    class Meta:
+        base_manager_name = "all_objects"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["phone_number"],
+                condition=Q(deleted_at__isnull=True),
+                name="client_phone_unique_active",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tag"], name="client_tag_idx"),
+            models.Index(fields=["mobile_operator_code"], name="client_operator_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"client {self.pk} {mask_phone(self.phone_number)}"
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SCHEDULED = "scheduled", "Scheduled"
+    RUNNING = "running", "Running"
+    PAUSED = "paused", "Paused"
+    FINISHED = "finished", "Finished"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class Campaign(models.Model):
+    text_message = models.TextField(max_length=TEXT_MAX_LENGTH)
+    start_datetime = models.DateTimeField()
+    end_datetime = models.DateTimeField()
+    time_interval_start = models.TimeField(null=True, blank=True)
+    time_interval_end = models.TimeField(null=True, blank=True)
+    tag = models.CharField(max_length=TAG_MAX_LENGTH, blank=True, default="")
+    client_filter = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.DRAFT
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(start_datetime__lt=F("end_datetime")),
+                name="campaign_start_before_end",
+            ),
+            models.CheckConstraint(
+                condition=Q(time_interval_start__isnull=True, time_interval_end__isnull=True)
+                | Q(time_interval_start__isnull=False, time_interval_end__isnull=False),
+                name="campaign_window_both_or_neither",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"], name="campaign_status_idx")]
+
+    def __str__(self) -> str:
+        return f"campaign {self.pk} ({self.status})"
+
+
+class RunStatus(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"  # waiting for the campaign start to be planned
+    RUNNING = "running", "Running"  # planned; messages are going out
+    PAUSED = "paused", "Paused"
+    FINISHED = "finished", "Finished"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class CampaignRun(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="runs")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.SCHEDULED)
+    force_resend = models.BooleanField(default=False)
+    planned_messages = models.PositiveIntegerField(default=0)
+    skipped_clients = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    planned_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "number"], name="run_campaign_number_unique")
+        ]
+        indexes = [models.Index(fields=["status"], name="run_status_idx")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of campaign {self.campaign_id} ({self.status})"
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+    PAUSED = "paused", "Paused"
+
+
+# Statuses that still owe the client a send: a run with none of these left is finished.
+OPEN_MESSAGE_STATUSES = (MessageStatus.PENDING, MessageStatus.SENDING, MessageStatus.PAUSED)
+
+
+class Message(models.Model):
+    run = models.ForeignKey(
+        CampaignRun, on_delete=models.PROTECT, related_name="messages", db_constraint=False
+    )
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="messages", db_constraint=False
+    )
+    status = models.CharField(
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.PENDING
+    )
+    planned_send_at = models.DateTimeField()
+    # When the message is next due: planned_send_at at first, later the retry or re-plan time.
+    next_attempt_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.BigIntegerField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "client"], name="message_run_client_unique"),
+        ]
+        indexes = [
+            # The due sweep walks only pending rows: O(due), not O(table).
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="message_due_idx",
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status="sending"),
+                name="message_lease_idx",
+            ),
+            models.Index(fields=["client"], name="message_client_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"message {self.pk} ({self.status})"

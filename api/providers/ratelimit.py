@@ -1,0 +1,100 @@
+"""Messages-per-second limits for a gateway, local to a process or shared through Redis.
+
+Shared limiting uses fixed windows keyed by the window number: every worker on every host
+INCRBYs the same key, so together they never pass the limit within a window. Permits are taken
+in small blocks to keep Redis round trips far below one per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class NoRateLimit:
+    async def acquire(self) -> None:
+        return None
+
+
+class WindowRateLimiter:
+    """At most `rate` permits per window; windows are 1 s (longer when rate < 1/s)."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.window_seconds = 1.0 if rate >= 1 else 1.0 / rate
+        self.per_window = max(1, math.floor(rate * self.window_seconds))
+        self._window = -1
+        self._permits = 0
+        self._exhausted = False
+        self._lock: asyncio.Lock | None = None
+
+    def _current_window(self) -> tuple[int, float]:
+        now = time.time()
+        window = int(now // self.window_seconds)
+        return window, (window + 1) * self.window_seconds - now
+
+    async def _take_block(self, window: int) -> int:
+        """Permits granted to this process in `window` (local: all of them)."""
+        return self.per_window
+
+    async def acquire(self) -> None:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        while True:
+            async with self._lock:
+                window, remaining = self._current_window()
+                if window != self._window:
+                    self._window, self._permits = window, 0
+                    self._exhausted = False
+                if self._permits == 0 and not self._exhausted:
+                    self._permits = await self._take_block(window)
+                    self._exhausted = self._permits == 0
+                if self._permits > 0:
+                    self._permits -= 1
+                    return
+            await asyncio.sleep(remaining)
+
+
+class RedisWindowRateLimiter(WindowRateLimiter):
+    def __init__(self, rate: float, url: str, key: str = "tds:sms-rate"):
+        super().__init__(rate)
+        self.url = url
+        self.key = key
+        self.block = max(1, min(50, self.per_window // 20))
+        self._client = None
+        self._fallback_logged = False
+
+    async def _take_block(self, window: int) -> int:
+        import redis.asyncio as redis_asyncio
+
+        try:
+            if self._client is None:
+                self._client = redis_asyncio.from_url(self.url, socket_timeout=2)
+            key = f"{self.key}:{window}"
+            async with self._client.pipeline(transaction=True) as pipe:
+                pipe.incrby(key, self.block)
+                pipe.expire(key, int(self.window_seconds) + 5)
+                total, _ = await pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - Redis down must not stop sending
+            if not self._fallback_logged:
+                logger.warning("shared rate limiter unavailable (%s); limiting locally", exc)
+                self._fallback_logged = True
+            self._client = None
+            return self.per_window
+        already_taken = total - self.block
+        return max(0, min(self.block, self.per_window - already_taken))
+
+
+def build_rate_limiter(rate: float):
+    if not rate or rate <= 0:
+        return NoRateLimit()
+    url = settings.SMS_RATE_LIMIT_REDIS_URL
+    if url:
+        return RedisWindowRateLimiter(rate, url)
+    return WindowRateLimiter(rate)

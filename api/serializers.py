@@ -1,0 +1,238 @@
+"""Validation and representation only; writes that matter go through api.services."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from .models import (
+    OPERATOR_CODE_RE,
+    PHONE_RE,
+    TAG_MAX_LENGTH,
+    TEXT_MAX_LENGTH,
+    Campaign,
+    CampaignRun,
+    CampaignStatus,
+    Client,
+    Message,
+    known_timezones,
+)
+from .selectors import audience_filter, normalize_client_filter
+
+MAX_FILTER_PHONES = 10_000
+MAX_FILTER_ITEMS = 1_000
+
+
+class ClientSerializer(serializers.ModelSerializer):
+    phone_number = serializers.CharField(
+        help_text="11 digits, 7XXXXXXXXXX.", max_length=11, min_length=11
+    )
+    timezone = serializers.CharField(default="UTC", help_text="IANA name, e.g. Europe/Moscow.")
+
+    class Meta:
+        model = Client
+        fields = [
+            "id",
+            "phone_number",
+            "mobile_operator_code",
+            "tag",
+            "timezone",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+    def validate_phone_number(self, value: str) -> str:
+        if not PHONE_RE.match(value):
+            raise serializers.ValidationError("Must be 11 digits starting with 7 (7XXXXXXXXXX).")
+        taken = Client.objects.filter(phone_number=value)
+        if self.instance is not None:
+            taken = taken.exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise serializers.ValidationError("A client with this phone number already exists.")
+        return value
+
+    def validate_mobile_operator_code(self, value: str) -> str:
+        if not OPERATOR_CODE_RE.match(value):
+            raise serializers.ValidationError("Must be exactly 3 digits.")
+        return value
+
+    def validate_timezone(self, value: str) -> str:
+        if value not in known_timezones():
+            raise serializers.ValidationError("Unknown IANA time zone (e.g. Europe/Moscow, UTC).")
+        return value
+
+
+class ClientFilterField(serializers.JSONField):
+    """`{"phone_numbers": [...], "tags": [...], "operator_codes": [...]}`, or the seed's list."""
+
+    def to_internal_value(self, data):
+        data = super().to_internal_value(data)
+        if data is None or data == "":
+            return normalize_client_filter(None)
+        if isinstance(data, dict):
+            unknown = set(data) - {"phone_numbers", "tags", "operator_codes"}
+            if unknown:
+                raise serializers.ValidationError(
+                    f"Unknown keys: {', '.join(sorted(unknown))}; "
+                    "use phone_numbers, tags, operator_codes."
+                )
+            for key, value in data.items():
+                if value is not None and not isinstance(value, list):
+                    raise serializers.ValidationError(f"{key} must be a list.")
+        elif not isinstance(data, list):
+            raise serializers.ValidationError("Must be an object or a list.")
+        result = normalize_client_filter(data)
+        bad_phones = [p for p in result["phone_numbers"] if not PHONE_RE.match(p)]
+        if bad_phones:
+            raise serializers.ValidationError(
+                f"phone_numbers: {len(bad_phones)} value(s) are not 7XXXXXXXXXX."
+            )
+        bad_codes = [c for c in result["operator_codes"] if not OPERATOR_CODE_RE.match(c)]
+        if bad_codes:
+            raise serializers.ValidationError("operator_codes must be 3-digit strings.")
+        if any(len(tag) > TAG_MAX_LENGTH for tag in result["tags"]):
+            raise serializers.ValidationError(f"tags are at most {TAG_MAX_LENGTH} characters.")
+        if len(result["phone_numbers"]) > MAX_FILTER_PHONES:
+            raise serializers.ValidationError(
+                f"At most {MAX_FILTER_PHONES} phone_numbers; use a tag for larger audiences."
+            )
+        if max(len(result["tags"]), len(result["operator_codes"])) > MAX_FILTER_ITEMS:
+            raise serializers.ValidationError(f"At most {MAX_FILTER_ITEMS} tags / operator_codes.")
+        for key in result:
+            result[key] = list(dict.fromkeys(result[key]))
+        return result
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    text_message = serializers.CharField(max_length=TEXT_MAX_LENGTH, allow_blank=False)
+    client_filter = ClientFilterField(required=False)
+    auto_start = serializers.BooleanField(
+        write_only=True,
+        default=True,
+        help_text="Start sending when the campaign starts (default). false leaves a draft.",
+    )
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "text_message",
+            "start_datetime",
+            "end_datetime",
+            "time_interval_start",
+            "time_interval_end",
+            "tag",
+            "client_filter",
+            "status",
+            "auto_start",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["id", "status", "created_at", "updated_at"]
+
+    def _merged(self, attrs: dict, name: str):
+        if name in attrs:
+            return attrs[name]
+        return getattr(self.instance, name, None) if self.instance is not None else None
+
+    def validate(self, attrs):
+        start = self._merged(attrs, "start_datetime")
+        end = self._merged(attrs, "end_datetime")
+        if start is None:
+            raise serializers.ValidationError({"start_datetime": ["This field is required."]})
+        if end is None:
+            raise serializers.ValidationError({"end_datetime": ["This field is required."]})
+        if start >= end:
+            raise serializers.ValidationError(
+                {"end_datetime": ["Must be later than start_datetime."]}
+            )
+        if "end_datetime" in attrs and end <= timezone.now():
+            raise serializers.ValidationError({"end_datetime": ["Must be in the future."]})
+        window_start = self._merged(attrs, "time_interval_start")
+        window_end = self._merged(attrs, "time_interval_end")
+        if (window_start is None) != (window_end is None):
+            missing = "time_interval_end" if window_end is None else "time_interval_start"
+            raise serializers.ValidationError(
+                {missing: ["Give both ends of the daily window, or neither."]}
+            )
+        if window_start is not None and window_start == window_end:
+            raise serializers.ValidationError(
+                {"time_interval_end": ["The daily window is empty (start equals end)."]}
+            )
+        tag = self._merged(attrs, "tag") or ""
+        client_filter = self._merged(attrs, "client_filter") or {}
+        if audience_filter(tag=tag, client_filter=client_filter) is None:
+            raise serializers.ValidationError(
+                {
+                    "tag": [
+                        "Give a tag (or client_filter.tags) or client_filter.phone_numbers: "
+                        "a campaign needs an audience."
+                    ]
+                }
+            )
+        return attrs
+
+
+class StartSerializer(serializers.Serializer):
+    force_resend = serializers.BooleanField(
+        default=False,
+        help_text="Start a new run even if the campaign was started: unsent messages of the "
+        "previous run are cancelled, every client of the audience is sent again.",
+    )
+
+
+class StartedSerializer(serializers.Serializer):
+    campaign_id = serializers.IntegerField()
+    run_id = serializers.IntegerField()
+    run_number = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=CampaignStatus.choices)
+    force_resend = serializers.BooleanField()
+
+
+class RunSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CampaignRun
+        fields = [
+            "id",
+            "number",
+            "status",
+            "planned_messages",
+            "skipped_clients",
+            "created_at",
+            "finished_at",
+        ]
+
+
+class StatsSerializer(serializers.Serializer):
+    campaign_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=CampaignStatus.choices)
+    total_messages = serializers.IntegerField()
+    sent_messages = serializers.IntegerField()
+    pending_messages = serializers.IntegerField(help_text="pending + sending + paused")
+    failed_messages = serializers.IntegerField()
+    expired_messages = serializers.IntegerField()
+    cancelled_messages = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    latest_run = RunSummarySerializer(allow_null=True)
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    campaign = serializers.IntegerField(source="run.campaign_id", read_only=True)
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "campaign",
+            "run",
+            "client",
+            "status",
+            "planned_send_at",
+            "next_attempt_at",
+            "attempts",
+            "last_error",
+            "sent_at",
+            "created_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,211 @@
+"""Campaign lifecycle: create, start (a run), pause, resume, cancel.
+
+Every transition is a conditional write on the row locked with SELECT ... FOR UPDATE, so two
+operators (or an operator and a worker) racing on one campaign cannot both win.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from api.exceptions import Conflict, InvalidRequest
+from api.models import (
+    Campaign,
+    CampaignRun,
+    CampaignStatus,
+    Client,
+    Message,
+    MessageStatus,
+    RunStatus,
+)
+from api.selectors import campaign_audience
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_RUN_STATUSES = (RunStatus.SCHEDULED, RunStatus.RUNNING, RunStatus.PAUSED)
+CLOSED_CAMPAIGN_STATUSES = (CampaignStatus.FINISHED, CampaignStatus.CANCELLED)
+STARTED_CAMPAIGN_STATUSES = (
+    CampaignStatus.SCHEDULED,
+    CampaignStatus.RUNNING,
+    CampaignStatus.PAUSED,
+    CampaignStatus.FINISHED,
+    CampaignStatus.CANCELLED,
+)
+
+
+def planning_lead() -> timedelta:
+    """Runs are planned this long before their start so the first sweep finds them ready."""
+    return timedelta(seconds=2 * settings.DISPATCH_INTERVAL_SECONDS)
+
+
+def _locked(campaign_id: int) -> Campaign:
+    try:
+        return Campaign.objects.select_for_update().get(pk=campaign_id)
+    except Campaign.DoesNotExist:
+        raise InvalidRequest("Campaign not found.", field="campaign") from None
+
+
+def _active_run(campaign: Campaign) -> CampaignRun | None:
+    return (
+        CampaignRun.objects.select_for_update()
+        .filter(campaign=campaign, status__in=ACTIVE_RUN_STATUSES)
+        .order_by("-number")
+        .first()
+    )
+
+
+def _enqueue_after_commit(task_name: str, *args) -> None:
+    from api import tasks
+
+    task = getattr(tasks, task_name)
+    transaction.on_commit(lambda: task.delay(*args))
+
+
+@transaction.atomic
+def create_campaign(*, fields: dict, auto_start: bool = True) -> Campaign:
+    """Create a campaign; with auto_start (the default) it is started at once."""
+    campaign = Campaign.objects.create(**fields)
+    if auto_start:
+        start_campaign(campaign_id=campaign.id)
+        campaign.refresh_from_db()
+    return campaign
+
+
+@transaction.atomic
+def start_campaign(*, campaign_id: int, force_resend: bool = False) -> CampaignRun:
+    """Open a new run; planning happens in a worker once the start is near. 409 if started."""
+    campaign = _locked(campaign_id)
+    now = timezone.now()
+    if campaign.status in STARTED_CAMPAIGN_STATUSES and not force_resend:
+        raise Conflict(
+            f"Campaign is {campaign.status}; pass force_resend=true to send it again.",
+            field="status",
+        )
+    if campaign.end_datetime <= now:
+        raise InvalidRequest("The campaign has already ended.", field="end_datetime")
+    if not campaign_audience(campaign).exists():
+        raise InvalidRequest(
+            "The campaign's audience is empty: no client matches its tag / client_filter.",
+            field="client_filter",
+        )
+    if force_resend:
+        _close_runs(campaign, RunStatus.CANCELLED, reason="superseded by a forced re-send")
+    number = (campaign.runs.aggregate(top=Max("number"))["top"] or 0) + 1
+    run = CampaignRun.objects.create(
+        campaign=campaign, number=number, status=RunStatus.SCHEDULED, force_resend=force_resend
+    )
+    campaign.status = CampaignStatus.SCHEDULED
+    campaign.save(update_fields=["status", "updated_at"])
+    if campaign.start_datetime <= now + planning_lead():
+        _enqueue_after_commit("plan_run", run.id)
+    logger.info("campaign started campaign=%s run=%s force=%s", campaign.id, run.id, force_resend)
+    return run
+
+
+def _close_runs(campaign: Campaign, run_status: str, *, reason: str) -> None:
+    """Close the campaign's active runs: their unsent messages are cancelled, never sent."""
+    runs = list(
+        CampaignRun.objects.select_for_update().filter(
+            campaign=campaign, status__in=ACTIVE_RUN_STATUSES
+        )
+    )
+    if not runs:
+        return
+    Message.objects.filter(
+        run__in=runs, status__in=(MessageStatus.PENDING, MessageStatus.PAUSED)
+    ).update(status=MessageStatus.CANCELLED, last_error=reason)
+    CampaignRun.objects.filter(pk__in=[run.pk for run in runs]).update(
+        status=run_status, finished_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def pause_campaign(*, campaign_id: int) -> Campaign:
+    """Stop sending; pending messages wait as paused. 409 unless scheduled or running."""
+    campaign = _locked(campaign_id)
+    if campaign.status not in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
+        raise Conflict(f"Only a scheduled or running campaign can be paused, not {campaign.status}.", field="status")
+    run = _active_run(campaign)
+    if run is not None:
+        Message.objects.filter(run=run, status=MessageStatus.PENDING).update(
+            status=MessageStatus.PAUSED
+        )
+        run.status = RunStatus.PAUSED
+        run.save(update_fields=["status"])
+    campaign.status = CampaignStatus.PAUSED
+    campaign.save(update_fields=["status", "updated_at"])
+    logger.info("campaign paused campaign=%s", campaign.id)
+    return campaign
+
+
+@transaction.atomic
+def resume_campaign(*, campaign_id: int) -> Campaign:
+    """Continue a paused campaign from where it stopped (nothing is sent twice)."""
+    campaign = _locked(campaign_id)
+    if campaign.status != CampaignStatus.PAUSED:
+        raise Conflict(f"Only a paused campaign can be resumed, not {campaign.status}.", field="status")
+    if campaign.end_datetime <= timezone.now():
+        raise InvalidRequest("The campaign has already ended.", field="end_datetime")
+    run = _active_run(campaign)
+    planned = run is not None and run.planned_at is not None
+    if run is not None:
+        # Messages whose moment passed while paused are due now; the send-time window check
+        # moves any that fall outside the client's window to the next opening.
+        Message.objects.filter(run=run, status=MessageStatus.PAUSED).update(
+            status=MessageStatus.PENDING
+        )
+        run.status = RunStatus.RUNNING if planned else RunStatus.SCHEDULED
+        run.save(update_fields=["status"])
+    campaign.status = CampaignStatus.RUNNING if planned else CampaignStatus.SCHEDULED
+    campaign.save(update_fields=["status", "updated_at"])
+    if run is not None and not planned:
+        if campaign.start_datetime <= timezone.now() + planning_lead():
+            _enqueue_after_commit("plan_run", run.id)
+    else:
+        _enqueue_after_commit("dispatch_messages")
+    logger.info("campaign resumed campaign=%s", campaign.id)
+    return campaign
+
+
+@transaction.atomic
+def cancel_campaign(*, campaign_id: int) -> Campaign:
+    """Stop for good: unsent messages are cancelled. 409 if already finished or cancelled."""
+    campaign = _locked(campaign_id)
+    if campaign.status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
+        raise Conflict(f"Campaign is already {campaign.status}.", field="status")
+    _close_runs(campaign, RunStatus.CANCELLED, reason="campaign cancelled")
+    campaign.status = CampaignStatus.CANCELLED
+    campaign.save(update_fields=["status", "updated_at"])
+    logger.info("campaign cancelled campaign=%s", campaign.id)
+    return campaign
+
+
+@transaction.atomic
+def delete_campaign(*, campaign_id: int) -> None:
+    """Delete a campaign that never sent anything; one with runs keeps its history (409)."""
+    campaign = _locked(campaign_id)
+    if campaign.runs.exists():
+        raise Conflict(
+            "The campaign has runs and message history; cancel it instead of deleting.",
+            field="status",
+        )
+    campaign.delete()
+
+
+@transaction.atomic
+def delete_client(*, client_id: int) -> None:
+    """Soft-delete: the client leaves every audience, its unsent messages are cancelled and
+    its message history stays. The phone number becomes free for a new client."""
+    now = timezone.now()
+    updated = Client.objects.filter(pk=client_id).update(deleted_at=now, updated_at=now)
+    if not updated:
+        raise InvalidRequest("Client not found.", field="client")
+    Message.objects.filter(
+        client_id=client_id, status__in=(MessageStatus.PENDING, MessageStatus.PAUSED)
+    ).update(status=MessageStatus.CANCELLED, last_error="client deleted")

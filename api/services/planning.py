@@ -1,0 +1,148 @@
+"""Planning: a run's audience becomes Message rows in a handful of SQL statements.
+
+`planned_send_at` depends only on (campaign, client time zone), so it is computed once per
+distinct zone in Python (zoneinfo, DST-correct) and the rows are written by one
+`INSERT ... SELECT` that maps each client's zone to its time with a CASE expression. Memory and
+Python work do not grow with the audience; the database does the per-row work.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from api.models import (
+    Campaign,
+    CampaignRun,
+    CampaignStatus,
+    Message,
+    MessageStatus,
+    RunStatus,
+)
+from api.selectors import audience_by_timezone, campaign_audience
+
+from .send_window import next_send_time
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    run_id: int
+    planned: int
+    skipped: int
+    already_planned: bool = False
+
+
+def planned_times(campaign: Campaign, zones: list[str], now: datetime) -> dict[str, datetime]:
+    """Each zone's first sending instant; zones whose window never opens before the end are
+    left out."""
+    times = {}
+    for zone_name in zones:
+        moment = next_send_time(
+            not_before=max(now, campaign.start_datetime),
+            end=campaign.end_datetime,
+            window_start=campaign.time_interval_start,
+            window_end=campaign.time_interval_end,
+            timezone_name=zone_name,
+        )
+        if moment is not None:
+            times[zone_name] = moment
+    return times
+
+
+def _insert_messages(run: CampaignRun, times: dict[str, datetime], now: datetime) -> int:
+    if not times:
+        return 0
+    audience_sql, audience_params = (
+        campaign_audience(run.campaign).order_by().values("id", "timezone").query.sql_with_params()
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    case_sql = "CASE audience.timezone " + " ".join("WHEN %s THEN %s" for _ in times) + " END"
+    case_params: list = []
+    for zone_name, moment in times.items():
+        case_params += [zone_name, adapt(moment)]
+    zone_list = ", ".join(["%s"] * len(times))
+    table = connection.ops.quote_name(Message._meta.db_table)
+    # ON CONFLICT makes a repeated planning of the same run a no-op (unique run, client).
+    sql = (
+        f"INSERT INTO {table} (run_id, client_id, status, planned_send_at, next_attempt_at,"
+        " attempts, last_error, created_at)"
+        f" SELECT %s, audience.id, %s, {case_sql}, {case_sql}, 0, '', %s"
+        f" FROM ({audience_sql}) AS audience"
+        f" WHERE audience.timezone IN ({zone_list})"
+        " ON CONFLICT (run_id, client_id) DO NOTHING"
+    )
+    params = [run.id, MessageStatus.PENDING, *case_params, *case_params, adapt(now)]
+    params += [*audience_params, *times.keys()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return max(cursor.rowcount, 0)
+
+
+def plan_run(*, run_id: int) -> PlanResult:
+    """Create the run's messages and mark it running. Safe to run twice: the second is a no-op."""
+    now = timezone.now()
+    with transaction.atomic():
+        run = (
+            CampaignRun.objects.select_for_update()
+            .select_related("campaign")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None or run.status != RunStatus.SCHEDULED:
+            logger.info("plan skipped run=%s status=%s", run_id, run and run.status)
+            return PlanResult(run_id, 0, 0, already_planned=True)
+        campaign = run.campaign
+        zone_counts = audience_by_timezone(campaign)
+        times = planned_times(campaign, list(zone_counts), now)
+        planned = _insert_messages(run, times, now)
+        skipped = sum(count for zone, count in zone_counts.items() if zone not in times)
+        run.status = RunStatus.RUNNING
+        run.planned_messages = planned
+        run.skipped_clients = skipped
+        run.planned_at = now
+        run.save(update_fields=["status", "planned_messages", "skipped_clients", "planned_at"])
+        Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SCHEDULED).update(
+            status=CampaignStatus.RUNNING, updated_at=now
+        )
+    logger.info(
+        "run planned campaign=%s run=%s messages=%s skipped=%s zones=%s",
+        campaign.id,
+        run.id,
+        planned,
+        skipped,
+        len(zone_counts),
+    )
+    return PlanResult(run.id, planned, skipped)
+
+
+def fail_run(*, run_id: int, error: str) -> None:
+    """Record a planning failure on the run and its campaign (visible in the API)."""
+    with transaction.atomic():
+        run = CampaignRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != RunStatus.SCHEDULED:
+            return
+        run.status = RunStatus.FAILED
+        run.error = error[:2000]
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+        Campaign.objects.filter(pk=run.campaign_id).update(
+            status=CampaignStatus.FAILED, updated_at=timezone.now()
+        )
+    logger.error("run planning failed run=%s error=%s", run_id, error)
+
+
+def due_scheduled_runs(*, now: datetime, lead) -> list[int]:
+    """Scheduled runs whose campaign starts within `lead` (the sweep plans them)."""
+    return list(
+        CampaignRun.objects.filter(
+            status=RunStatus.SCHEDULED,
+            campaign__status=CampaignStatus.SCHEDULED,
+            campaign__start_datetime__lte=now + lead,
+        ).values_list("id", flat=True)
+    )

@@ -1,0 +1,210 @@
+"""Thin HTTP layer: validate, call one service or selector, shape the response."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+from . import selectors
+from .exceptions import Conflict
+from .filters import ClientFilter, MessageFilter
+from .models import Campaign, Client, Message
+from .serializers import (
+    CampaignSerializer,
+    ClientSerializer,
+    MessageSerializer,
+    StartedSerializer,
+    StartSerializer,
+    StatsSerializer,
+)
+from .services import campaigns as campaign_services
+
+ERROR = OpenApiResponse(description="JSON error naming the offending field")
+CONFLICT = OpenApiResponse(description="The campaign's state does not allow this action")
+
+CLIENT_EXAMPLE = OpenApiExample(
+    "Client",
+    value={
+        "phone_number": "79000000001",
+        "mobile_operator_code": "900",
+        "tag": "vip",
+        "timezone": "Europe/Moscow",
+    },
+    request_only=True,
+)
+CAMPAIGN_EXAMPLE = OpenApiExample(
+    "Campaign for VIP clients, 10:00-19:00 their time",
+    value={
+        "text_message": "20% off for VIP clients",
+        "start_datetime": "2030-01-01T00:00:00Z",
+        "end_datetime": "2030-01-03T00:00:00Z",
+        "time_interval_start": "10:00",
+        "time_interval_end": "19:00",
+        "tag": "vip",
+        "client_filter": {"operator_codes": ["900"]},
+    },
+    request_only=True,
+)
+
+
+class ApiRootView(APIView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Links to the API resources")
+    def get(self, request):
+        return Response(
+            {
+                name: reverse(f"{name[:-1]}-list", request=request)
+                for name in ("clients", "campaigns", "messages")
+            }
+        )
+
+
+@extend_schema_view(
+    create=extend_schema(examples=[CLIENT_EXAMPLE], responses={201: ClientSerializer, 400: ERROR}),
+    destroy=extend_schema(
+        summary="Delete a client (soft: message history stays, unsent messages are cancelled)"
+    ),
+)
+class ClientViewSet(viewsets.ModelViewSet):
+    queryset = Client.objects.all()
+    serializer_class = ClientSerializer
+    filterset_class = ClientFilter
+    lookup_value_regex = r"\d+"
+
+    def perform_create(self, serializer):
+        self._save(serializer)
+
+    def perform_update(self, serializer):
+        self._save(serializer)
+
+    @staticmethod
+    def _save(serializer):
+        # The partial unique index is the last word when two requests race for one phone.
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError:
+            raise serializers.ValidationError(
+                {"phone_number": ["A client with this phone number already exists."]}
+            ) from None
+
+    def perform_destroy(self, instance):
+        campaign_services.delete_client(client_id=instance.pk)
+
+
+def _force_resend(request) -> bool:
+    data = request.data if isinstance(request.data, dict) else {}
+    if "force_resend" not in data and "force_resend" in request.query_params:
+        data = {"force_resend": request.query_params["force_resend"]}
+    start = StartSerializer(data=data)
+    start.is_valid(raise_exception=True)
+    return start.validated_data["force_resend"]
+
+
+@extend_schema_view(
+    create=extend_schema(
+        examples=[CAMPAIGN_EXAMPLE],
+        responses={201: CampaignSerializer, 400: ERROR},
+        summary="Create a campaign; it is scheduled at once unless auto_start is false",
+    ),
+    update=extend_schema(responses={200: CampaignSerializer, 400: ERROR, 409: CONFLICT}),
+    partial_update=extend_schema(responses={200: CampaignSerializer, 400: ERROR, 409: CONFLICT}),
+    destroy=extend_schema(
+        responses={204: None, 409: CONFLICT},
+        summary="Delete a campaign that never ran (one with history: cancel it instead)",
+    ),
+)
+class CampaignViewSet(viewsets.ModelViewSet):
+    queryset = Campaign.objects.all()
+    serializer_class = CampaignSerializer
+    lookup_value_regex = r"\d+"
+    filterset_fields = ["status", "tag"]
+
+    def perform_create(self, serializer):
+        fields = dict(serializer.validated_data)
+        auto_start = fields.pop("auto_start", True)
+        serializer.instance = campaign_services.create_campaign(fields=fields, auto_start=auto_start)
+
+    def perform_update(self, serializer):
+        if serializer.instance.status in campaign_services.CLOSED_CAMPAIGN_STATUSES:
+            raise Conflict(
+                f"A {serializer.instance.status} campaign cannot be edited.", field="status"
+            )
+        serializer.validated_data.pop("auto_start", None)
+        serializer.save()
+
+    def perform_destroy(self, instance):
+        campaign_services.delete_campaign(campaign_id=instance.pk)
+
+    @extend_schema(
+        request=StartSerializer,
+        parameters=[
+            OpenApiParameter("force_resend", bool, description="Same as the body field.")
+        ],
+        responses={202: StartedSerializer, 400: ERROR, 409: CONFLICT},
+        examples=[OpenApiExample("Force a re-send", value={"force_resend": True})],
+        summary="Start the campaign (a new run); 409 if started unless force_resend",
+    )
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        force_resend = _force_resend(request)
+        campaign = self.get_object()
+        run = campaign_services.start_campaign(campaign_id=campaign.pk, force_resend=force_resend)
+        body = {
+            "campaign_id": campaign.pk,
+            "run_id": run.pk,
+            "run_number": run.number,
+            "status": Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk),
+            "force_resend": force_resend,
+        }
+        return Response(StartedSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+    def _transition(self, service):
+        campaign = service(campaign_id=self.get_object().pk)
+        return Response(CampaignSerializer(campaign).data)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        return self._transition(campaign_services.pause_campaign)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer, 400: ERROR, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        return self._transition(campaign_services.resume_campaign)
+
+    @extend_schema(request=None, responses={200: CampaignSerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        return self._transition(campaign_services.cancel_campaign)
+
+    @extend_schema(responses={200: StatsSerializer}, summary="Message counts of one campaign")
+    @action(detail=True, methods=["get"])
+    def stats(self, request, pk=None):
+        return Response(StatsSerializer(selectors.campaign_stats(self.get_object())).data)
+
+    @extend_schema(
+        responses={200: StatsSerializer(many=True)},
+        summary="Message counts of every campaign (one grouped query)",
+    )
+    @action(detail=False, methods=["get"], url_path="stats", url_name="all-stats")
+    def all_stats(self, request):
+        return Response(StatsSerializer(selectors.all_campaign_stats(), many=True).data)
+
+
+class MessageViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+    queryset = Message.objects.select_related("run").all()
+    serializer_class = MessageSerializer
+    filterset_class = MessageFilter
+    lookup_value_regex = r"\d+"

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Start the API (gunicorn), a Celery worker and beat in the foreground; Ctrl-C stops all three.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+
+# Values from .env fill in whatever the environment does not already set.
+if [ -f .env ]; then
+  while IFS='=' read -r key value; do
+    [[ -z "$key" || "$key" == \#* ]] && continue
+    [ -z "${!key+x}" ] && export "$key=$value"
+  done < .env
+fi
+export PORT="${PORT:-8000}"
+
+$BIN/python manage.py migrate --noinput
+$BIN/python manage.py collectstatic --noinput -v 0
+$BIN/python manage.py ensure_superuser
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo "Stopping..."
+  kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+$BIN/gunicorn Work.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
+  --access-logfile - --graceful-timeout 5 &
+pids+=($!)
+$BIN/celery -A Work worker --loglevel INFO --concurrency 2 &
+pids+=($!)
+$BIN/celery -A Work beat --loglevel INFO &
+pids+=($!)
+
+sleep 1
+cat <<TXT
+
+  Task Delay Service is running.
+    API       http://127.0.0.1:$PORT/api/
+    Docs      http://127.0.0.1:$PORT/docs/   (sign in with the superuser)
+    Admin     http://127.0.0.1:$PORT/admin/
+  Get a token:
+    curl -s -X POST http://127.0.0.1:$PORT/api/token/ -H 'Content-Type: application/json' \\
+         -d '{"username": "<user>", "password": "<password>"}'
+  Database: ${DATABASE_URL:-SQLite (.data/db.sqlite3)}   Broker: ${CELERY_BROKER_URL:-filesystem (.data/broker)}
+  SMS: ${SMS_GATEWAY_URL:-console provider (messages are logged, not sent)}
+  Ctrl-C stops everything.
+
+TXT
+# Whichever process ends first (or Ctrl-C) stops the rest.
+wait -n

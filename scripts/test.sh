@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Lint, then the suite on SQLite, then on Postgres (and Redis) when they are reachable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+MARK="not slow"
+[ "${1:-}" = "--slow" ] && MARK="slow"
+
+$BIN/ruff check .
+$BIN/black --check .
+$BIN/python manage.py makemigrations --check --dry-run >/dev/null || {
+  echo "Model changes without a migration: run manage.py makemigrations"; exit 1; }
+
+PG_URL="${DATABASE_URL:-}"
+case "$PG_URL" in
+  postgres*) ;;
+  *) PG_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}" ;;
+esac
+
+if [ "$MARK" != "slow" ]; then
+  echo "== pytest on SQLite =="
+  DATABASE_URL="" $BIN/pytest -m "$MARK" -p no:cacheprovider
+fi
+
+if $BIN/python - "$PG_URL" <<'PY'
+import sys
+import psycopg
+try:
+    psycopg.connect(sys.argv[1].replace("postgres://", "postgresql://"), connect_timeout=3).close()
+except Exception as exc:
+    print(f"Postgres not reachable ({type(exc).__name__}): integration tests skipped.")
+    sys.exit(1)
+PY
+then
+  echo "== pytest on Postgres =="
+  DATABASE_URL="$PG_URL" $BIN/pytest -m "$MARK" -p no:cacheprovider
+elif [[ "${DATABASE_URL:-}" == postgres* ]]; then
+  echo "DATABASE_URL points at a Postgres that does not answer."; exit 1
+fi

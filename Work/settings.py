@@ -158,7 +158,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
 }
 if DEBUG:
-    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
+        "rest_framework.renderers.BrowsableAPIRenderer"
+    )
 
 # Lifetimes are given in SECONDS.
 SIMPLE_JWT = {
@@ -225,7 +227,9 @@ SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
 SMS_CONNECT_TIMEOUT = env_float("SMS_CONNECT_TIMEOUT", 3)
 SMS_READ_TIMEOUT = env_float("SMS_READ_TIMEOUT", 10)
 SMS_PROVIDER = os.environ.get("SMS_PROVIDER") or (
-    "api.providers.http.HttpProvider" if SMS_GATEWAY_URL else "api.providers.console.ConsoleProvider"
+    "api.providers.http.HttpProvider"
+    if SMS_GATEWAY_URL
+    else "api.providers.console.ConsoleProvider"
 )
 # Where the shared rate limiter keeps its counter: the broker's Redis when it is Redis.
 SMS_RATE_LIMIT_REDIS_URL = os.environ.get("SMS_RATE_LIMIT_REDIS_URL") or (

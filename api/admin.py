@@ -22,7 +22,14 @@ class RunInline(admin.TabularInline):
     model = CampaignRun
     extra = 0
     can_delete = False
-    fields = ("number", "status", "planned_messages", "skipped_clients", "created_at", "finished_at")
+    fields = (
+        "number",
+        "status",
+        "planned_messages",
+        "skipped_clients",
+        "created_at",
+        "finished_at",
+    )
     readonly_fields = fields
 
 

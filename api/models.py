@@ -62,7 +62,7 @@ class Client(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ActiveClientManager()
-    all_objects = models.Manager()
+    all_objects = models.Manager()  # noqa: DJ012 - both managers belong together
 
     class Meta:
         base_manager_name = "all_objects"
@@ -150,7 +150,9 @@ class CampaignRun(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "number"], name="run_campaign_number_unique")
+            models.UniqueConstraint(
+                fields=["campaign", "number"], name="run_campaign_number_unique"
+            )
         ]
         indexes = [models.Index(fields=["status"], name="run_status_idx")]
 

@@ -135,9 +135,7 @@ def all_campaign_stats() -> list[dict]:
     """campaign_stats for every campaign, from one grouped query over the messages."""
     counts: dict[int, dict[str, int]] = defaultdict(_empty_counts)
     rows = (
-        Message.objects.order_by()
-        .values_list("run__campaign_id", "status")
-        .annotate(n=Count("id"))
+        Message.objects.order_by().values_list("run__campaign_id", "status").annotate(n=Count("id"))
     )
     for campaign_id, status, count in rows:
         counts[campaign_id][status] = count

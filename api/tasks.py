@@ -53,4 +53,3 @@ def sweep() -> dict:
     if reaped or expired or runs:
         logger.info("sweep %s", summary)
     return summary
-

@@ -4,6 +4,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from . import views
 
+
 # trailing_slash="/?": every route answers with and without the slash, as the seed uses both.
 class OptionalSlashRouter(SimpleRouter):
     def __init__(self):

@@ -134,7 +134,9 @@ class CampaignViewSet(viewsets.ModelViewSet):
     def perform_create(self, serializer):
         fields = dict(serializer.validated_data)
         auto_start = fields.pop("auto_start", True)
-        serializer.instance = campaign_services.create_campaign(fields=fields, auto_start=auto_start)
+        serializer.instance = campaign_services.create_campaign(
+            fields=fields, auto_start=auto_start
+        )
 
     def perform_update(self, serializer):
         if serializer.instance.status in campaign_services.CLOSED_CAMPAIGN_STATUSES:
@@ -149,9 +151,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         request=StartSerializer,
-        parameters=[
-            OpenApiParameter("force_resend", bool, description="Same as the body field.")
-        ],
+        parameters=[OpenApiParameter("force_resend", bool, description="Same as the body field.")],
         responses={202: StartedSerializer, 400: ERROR, 409: CONFLICT},
         examples=[OpenApiExample("Force a re-send", value={"force_resend": True})],
         summary="Start the campaign (a new run); 409 if started unless force_resend",

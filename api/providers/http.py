@@ -152,10 +152,12 @@ class HttpProvider(BaseProvider):
                 status = reply.status
                 retry_after = parse_retry_after(reply.headers.get("Retry-After"))
                 body = await reply.read()
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             return SendResult(sms.message_id, Outcome.RETRY, "gateway timeout")
         except aiohttp.ClientError as exc:
-            return SendResult(sms.message_id, Outcome.RETRY, f"gateway unreachable: {type(exc).__name__}")
+            return SendResult(
+                sms.message_id, Outcome.RETRY, f"gateway unreachable: {type(exc).__name__}"
+            )
         if 200 <= status < 300:
             return SendResult(sms.message_id, Outcome.SENT)
         detail = scrub_phones(body[:200].decode("utf-8", "replace"))

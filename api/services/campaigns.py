@@ -130,7 +130,10 @@ def pause_campaign(*, campaign_id: int) -> Campaign:
     """Stop sending; pending messages wait as paused. 409 unless scheduled or running."""
     campaign = _locked(campaign_id)
     if campaign.status not in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
-        raise Conflict(f"Only a scheduled or running campaign can be paused, not {campaign.status}.", field="status")
+        raise Conflict(
+            f"Only a scheduled or running campaign can be paused, not {campaign.status}.",
+            field="status",
+        )
     run = _active_run(campaign)
     if run is not None:
         Message.objects.filter(run=run, status=MessageStatus.PENDING).update(
@@ -149,7 +152,9 @@ def resume_campaign(*, campaign_id: int) -> Campaign:
     """Continue a paused campaign from where it stopped (nothing is sent twice)."""
     campaign = _locked(campaign_id)
     if campaign.status != CampaignStatus.PAUSED:
-        raise Conflict(f"Only a paused campaign can be resumed, not {campaign.status}.", field="status")
+        raise Conflict(
+            f"Only a paused campaign can be resumed, not {campaign.status}.", field="status"
+        )
     if campaign.end_datetime <= timezone.now():
         raise InvalidRequest("The campaign has already ended.", field="end_datetime")
     run = _active_run(campaign)

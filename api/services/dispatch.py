@@ -22,17 +22,17 @@ from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from api.models import (
+    OPEN_MESSAGE_STATUSES,
     Campaign,
     CampaignRun,
     CampaignStatus,
     Client,
     Message,
     MessageStatus,
-    OPEN_MESSAGE_STATUSES,
     RunStatus,
     mask_phone,
 )
-from api.providers.base import BaseProvider, OutgoingSms, Outcome, SendResult, get_provider
+from api.providers.base import BaseProvider, Outcome, OutgoingSms, SendResult, get_provider
 
 from .send_window import in_window, next_send_time, zone
 
@@ -64,7 +64,9 @@ class DispatchReport:
 # --- claiming -----------------------------------------------------------------------------
 def _claim_sql() -> str:
     table = connection.ops.quote_name(Message._meta.db_table)
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    lock = (
+        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    )
     # SQLite has one writer at a time, so the UPDATE ... WHERE id IN (SELECT ...) is atomic there.
     return (
         f"UPDATE {table} SET status = %s, lease_expires_at = %s, claim_token = %s,"
@@ -75,7 +77,9 @@ def _claim_sql() -> str:
     )
 
 
-def claim_due_messages(*, limit: int, now: datetime | None = None) -> tuple[int, list[ClaimedMessage]]:
+def claim_due_messages(
+    *, limit: int, now: datetime | None = None
+) -> tuple[int, list[ClaimedMessage]]:
     """Claim up to `limit` due messages for this worker; returns (claim token, messages)."""
     now = now or timezone.now()
     token = secrets.randbits(62)
@@ -152,14 +156,18 @@ def _per_row(ids: list[int], transitions: dict[int, Transition], attribute: str)
 # --- deciding ------------------------------------------------------------------------------
 def retry_delay(attempts: int, retry_after: float | None = None) -> float:
     """Exponential backoff with full jitter, never shorter than the gateway's Retry-After."""
-    ceiling = min(settings.SMS_RETRY_MAX_SECONDS, settings.SMS_RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+    ceiling = min(
+        settings.SMS_RETRY_MAX_SECONDS, settings.SMS_RETRY_BASE_SECONDS * 2 ** (attempts - 1)
+    )
     delay = random.uniform(ceiling / 2, ceiling)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay
 
 
-def after_send(result: SendResult, message: ClaimedMessage, campaign: Campaign, now: datetime) -> Transition:
+def after_send(
+    result: SendResult, message: ClaimedMessage, campaign: Campaign, now: datetime
+) -> Transition:
     if result.outcome == Outcome.SENT:
         return Transition(MessageStatus.SENT)
     if result.outcome == Outcome.FAILED:
@@ -206,7 +214,9 @@ def before_send(
     if campaign.status == CampaignStatus.PAUSED or run_status == RunStatus.PAUSED:
         return Transition(MessageStatus.PAUSED, refund_attempt=True)
     if run_status != RunStatus.RUNNING:
-        return Transition(MessageStatus.CANCELLED, error=f"run is {run_status}", refund_attempt=True)
+        return Transition(
+            MessageStatus.CANCELLED, error=f"run is {run_status}", refund_attempt=True
+        )
     local_time = now.astimezone(zone(message.timezone)).time().replace(tzinfo=None)
     if not in_window(local_time, campaign.time_interval_start, campaign.time_interval_end):
         if message.timezone not in replans:
@@ -354,9 +364,9 @@ def expire_ended_campaigns(*, now: datetime | None = None) -> int:
         run_id__in=run_ids, status__in=(MessageStatus.PENDING, MessageStatus.PAUSED)
     ).update(status=MessageStatus.EXPIRED, last_error="campaign ended")
     # A run that never got planned before its end has nothing left to do.
-    CampaignRun.objects.filter(pk__in=run_ids, status__in=(RunStatus.SCHEDULED, RunStatus.PAUSED)).update(
-        status=RunStatus.RUNNING, planned_at=F("created_at")
-    )
+    CampaignRun.objects.filter(
+        pk__in=run_ids, status__in=(RunStatus.SCHEDULED, RunStatus.PAUSED)
+    ).update(status=RunStatus.RUNNING, planned_at=F("created_at"))
     finish_completed_runs()
     return count
 
@@ -385,6 +395,4 @@ def finish_completed_runs() -> int:
 
 def due_messages_exist(*, now: datetime | None = None) -> bool:
     now = now or timezone.now()
-    return Message.objects.filter(
-        status=MessageStatus.PENDING, next_attempt_at__lte=now
-    ).exists()
+    return Message.objects.filter(status=MessageStatus.PENDING, next_attempt_at__lte=now).exists()

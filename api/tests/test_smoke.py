@@ -4,11 +4,29 @@ from api.tests.factories import ClientFactory
 
 
 def test_seed_flow(api, django_capture_on_commit_callbacks):
-    r = api.post("/api/clients", {"phone_number": "79000000001", "mobile_operator_code": "900", "tag": "vip", "timezone": "UTC"}, format="json")
+    r = api.post(
+        "/api/clients",
+        {
+            "phone_number": "79000000001",
+            "mobile_operator_code": "900",
+            "tag": "vip",
+            "timezone": "UTC",
+        },
+        format="json",
+    )
     assert r.status_code == 201, r.content
     ClientFactory.create_batch(3)
     with django_capture_on_commit_callbacks(execute=True):
-        r = api.post("/api/newsletters", {"text_message": "Hello", "start_datetime": "2020-01-01T00:00:00Z", "end_datetime": "2099-01-01T00:00:00Z", "tag": "vip"}, format="json")
+        r = api.post(
+            "/api/newsletters",
+            {
+                "text_message": "Hello",
+                "start_datetime": "2020-01-01T00:00:00Z",
+                "end_datetime": "2099-01-01T00:00:00Z",
+                "tag": "vip",
+            },
+            format="json",
+        )
     assert r.status_code == 201, r.content
     cid = r.json()["id"]
     r = api.get(f"/api/newsletters/{cid}/stats")

@@ -96,19 +96,22 @@ def claim_due_messages(
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_claim_sql(), params)
         claimed = [ClaimedMessage(*row) for row in cursor.fetchall()]
-    if claimed:
-        clients = Client.all_objects.filter(pk__in={m.client_id for m in claimed}).values_list(
-            "id", "phone_number", "timezone", "deleted_at"
-        )
-        by_id = {row[0]: row for row in clients}
-        for message in claimed:
-            row = by_id.get(message.client_id)
-            if row is None:
-                message.client_deleted = True
-            else:
-                _, message.phone, message.timezone, deleted_at = row
-                message.client_deleted = deleted_at is not None
     return token, claimed
+
+
+def _load_clients(batch: list[ClaimedMessage]) -> None:
+    """Phone, zone and deletion of each client, read at send time (not at claim time)."""
+    rows = Client.all_objects.filter(pk__in={m.client_id for m in batch}).values_list(
+        "id", "phone_number", "timezone", "deleted_at"
+    )
+    by_id = {row[0]: row for row in rows}
+    for message in batch:
+        row = by_id.get(message.client_id)
+        if row is None:
+            message.client_deleted = True
+        else:
+            _, message.phone, message.timezone, deleted_at = row
+            message.client_deleted = deleted_at is not None
 
 
 # --- recording outcomes -------------------------------------------------------------------
@@ -247,6 +250,7 @@ def deliver_batch(
         return report
     now = timezone.now()
     runs, run_statuses = {}, {}
+    _load_clients(batch)
     for run_id, campaign_id, run_status in CampaignRun.objects.filter(
         pk__in={m.run_id for m in batch}
     ).values_list("id", "campaign_id", "status"):

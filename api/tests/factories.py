@@ -3,7 +3,7 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from api.models import Campaign, Client
+from api.models import Campaign, CampaignRun, Client, Message, MessageStatus, RunStatus
 
 
 class ClientFactory(factory.django.DjangoModelFactory):
@@ -24,3 +24,30 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     start_datetime = factory.LazyFunction(lambda: timezone.now() - timedelta(minutes=1))
     end_datetime = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
     tag = "vip"
+
+
+class CampaignRunFactory(factory.django.DjangoModelFactory):
+    """A run that was planned and is sending (set `status` / `planned_at` for other states)."""
+
+    class Meta:
+        model = CampaignRun
+
+    campaign = factory.SubFactory(CampaignFactory, status="running")
+    number = factory.Sequence(lambda n: n + 1)
+    status = RunStatus.RUNNING
+    planned_at = factory.LazyFunction(timezone.now)
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    run = factory.SubFactory(CampaignRunFactory)
+    client = factory.SubFactory(ClientFactory)
+    status = MessageStatus.PENDING
+    planned_send_at = factory.LazyFunction(timezone.now)
+    next_attempt_at = factory.SelfAttribute("planned_send_at")
+    created_at = factory.LazyFunction(timezone.now)
+    sent_at = factory.LazyAttribute(
+        lambda m: m.planned_send_at if m.status == MessageStatus.SENT else None
+    )

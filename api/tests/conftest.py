@@ -1,3 +1,4 @@
+import os
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,12 @@ def _test_settings(settings):
     reset_providers()
     yield
     reset_providers()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    # The default PBKDF2 costs ~0.3 s per hash; the tests check auth, not hashing strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -53,3 +60,55 @@ def fast_forward(db):
         tasks.sweep()
 
     return run
+
+
+# --- services: Postgres / Redis markers and a real HTTP gateway ----------------------------
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def redis_url_if_reachable() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return None
+    return TEST_REDIS_URL
+
+
+@pytest.fixture(autouse=True)
+def _skip_without_services(request):
+    """`postgres` / `redis` markers: skip with the reason when the service is not there."""
+    if request.node.get_closest_marker("postgres"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (make test does)")
+    if request.node.get_closest_marker("redis") and not redis_url_if_reachable():
+        pytest.skip(f"needs Redis at {TEST_REDIS_URL} (set TEST_REDIS_URL)")
+
+
+@pytest.fixture
+def gateway():
+    """A real HTTP SMS gateway (the fake one) listening on 127.0.0.1 in this process."""
+    from api.fake_gateway import FakeGateway, GatewayConfig
+
+    server = FakeGateway(GatewayConfig(token="test-token"))
+    server.start_in_thread()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http_provider(gateway, settings):
+    """Send through the real HTTP provider to `gateway`."""
+    from api.providers.base import get_provider
+
+    settings.SMS_GATEWAY_URL = gateway.url
+    settings.SMS_GATEWAY_TOKEN = "test-token"
+    settings.SMS_PROVIDER = "api.providers.http.HttpProvider"
+    settings.SMS_READ_TIMEOUT = 2
+    reset_providers()
+    provider = get_provider()
+    yield provider
+    reset_providers()

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from api.models import Campaign, CampaignRun, CampaignStatus, Message, MessageStatus, RunStatus
+from api.models import Campaign, CampaignRun, CampaignStatus, MessageStatus, RunStatus
 from api.services import dispatch
 from api.services.planning import plan_run
 from api.tests.factories import CampaignFactory, ClientFactory

@@ -30,8 +30,8 @@ class WindowRateLimiter:
         self.window_seconds = 1.0 if rate >= 1 else 1.0 / rate
         self.per_window = max(1, math.floor(rate * self.window_seconds))
         self._window = -1
-        self._permits = 0
-        self._exhausted = False
+        self._permits = 0  # taken for this process and not used yet
+        self._window_closed = False  # nothing more to take in this window
         self._lock: asyncio.Lock | None = None
 
     def _current_window(self) -> tuple[int, float]:
@@ -39,9 +39,9 @@ class WindowRateLimiter:
         window = int(now // self.window_seconds)
         return window, (window + 1) * self.window_seconds - now
 
-    async def _take_block(self, window: int) -> int:
-        """Permits granted to this process in `window` (local: all of them)."""
-        return self.per_window
+    async def _take_block(self, window: int) -> tuple[int, bool]:
+        """(permits granted to this process in `window`, whether the window is now used up)."""
+        return self.per_window, True
 
     async def acquire(self) -> None:
         if self._lock is None:
@@ -50,11 +50,9 @@ class WindowRateLimiter:
             async with self._lock:
                 window, remaining = self._current_window()
                 if window != self._window:
-                    self._window, self._permits = window, 0
-                    self._exhausted = False
-                if self._permits == 0 and not self._exhausted:
-                    self._permits = await self._take_block(window)
-                    self._exhausted = self._permits == 0
+                    self._window, self._permits, self._window_closed = window, 0, False
+                if self._permits == 0 and not self._window_closed:
+                    self._permits, self._window_closed = await self._take_block(window)
                 if self._permits > 0:
                     self._permits -= 1
                     return
@@ -70,7 +68,7 @@ class RedisWindowRateLimiter(WindowRateLimiter):
         self._client = None
         self._fallback_logged = False
 
-    async def _take_block(self, window: int) -> int:
+    async def _take_block(self, window: int) -> tuple[int, bool]:
         import redis.asyncio as redis_asyncio
 
         try:
@@ -86,9 +84,9 @@ class RedisWindowRateLimiter(WindowRateLimiter):
                 logger.warning("shared rate limiter unavailable (%s); limiting locally", exc)
                 self._fallback_logged = True
             self._client = None
-            return self.per_window
-        already_taken = total - self.block
-        return max(0, min(self.block, self.per_window - already_taken))
+            return self.per_window, True
+        granted = max(0, min(self.block, self.per_window - (total - self.block)))
+        return granted, granted < self.block
 
 
 def build_rate_limiter(rate: float):

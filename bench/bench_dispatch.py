@@ -1,0 +1,264 @@
+"""Dispatch end to end: claim -> HTTP POST to a local sink -> status recorded.
+
+Targets (issue #3, this 2-core box, sink on the same box): >= 3,000 msg/s end to end, and
+>= 60 % (stretch 80 %) of what the same HTTP client alone reaches against the same sink in the
+same run. Worker processes stay under 200 MB RSS.
+
+    .venv/bin/python bench/bench_dispatch.py --messages 100000 --repeat 3
+
+The sink is `manage.py fake_gateway --no-record` in its own process. The baseline sends the
+same number of messages with the same HttpProvider (same batch size, same concurrency) and no
+database. The end-to-end run uses `--workers` processes, each running dispatch_due_messages().
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tds_bench_dispatch"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def configure_env(database_url: str, gateway_url: str, batch: int, concurrency: int) -> None:
+    os.environ["DJANGO_SETTINGS_MODULE"] = "Work.settings"
+    os.environ["DATABASE_URL"] = database_url
+    os.environ["SMS_GATEWAY_URL"] = gateway_url
+    os.environ["SMS_GATEWAY_TOKEN"] = "bench-token"
+    os.environ["SMS_CONCURRENCY"] = str(concurrency)
+    os.environ["DISPATCH_BATCH_SIZE"] = str(batch)
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ.setdefault("DJANGO_DEBUG", "true")
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    admin = url.rsplit("/", 1)[0].replace("postgres://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def start_sink(port: int) -> subprocess.Popen:
+    sink = subprocess.Popen(  # noqa: S603 - our own management command
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "fake_gateway",
+            "--port",
+            str(port),
+            "--no-record",
+            "--token",
+            "bench-token",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "DATABASE_URL": ""},
+    )
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return sink
+        except OSError:
+            time.sleep(0.1)
+    sink.kill()
+    raise RuntimeError("sink did not start")
+
+
+def sink_stats(port: int) -> dict:
+    import json
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as reply:  # noqa: S310
+        return json.load(reply)
+
+
+def prepare_messages(count: int) -> None:
+    """`count` due pending messages of one running campaign, written with set-based SQL."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE api_message, api_campaignrun, api_campaign, api_client RESTART IDENTITY"
+            " CASCADE"
+        )
+        cursor.execute(
+            "INSERT INTO api_client (phone_number, mobile_operator_code, tag, timezone,"
+            " created_at, updated_at) SELECT (79000000000 + g)::text, '900', 'bench', 'UTC',"
+            " now(), now() FROM generate_series(1, %s) g",
+            [count],
+        )
+        cursor.execute(
+            "INSERT INTO api_campaign (text_message, start_datetime, end_datetime, tag,"
+            " client_filter, status, created_at, updated_at) VALUES ('Bench message',"
+            " now() - interval '1 hour', now() + interval '1 day', 'bench', '{}', 'running',"
+            " now(), now())"
+        )
+        cursor.execute(
+            "INSERT INTO api_campaignrun (campaign_id, number, status, force_resend,"
+            " planned_messages, skipped_clients, error, created_at, planned_at)"
+            " SELECT id, 1, 'running', false, %s, 0, '', now(), now() FROM api_campaign",
+            [count],
+        )
+        cursor.execute(
+            "INSERT INTO api_message (run_id, client_id, status, planned_send_at,"
+            " next_attempt_at, attempts, last_error, created_at)"
+            " SELECT 1, id, 'pending', now() - interval '1 minute',"
+            " now() - interval '1 minute', 0, '', now() FROM api_client"
+        )
+        cursor.execute("VACUUM ANALYZE api_message")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def worker_process(queue) -> None:
+    import django
+
+    django.setup()
+    from api.services.dispatch import dispatch_due_messages
+
+    started = time.perf_counter()
+    report = dispatch_due_messages(time_budget=3600)
+    queue.put((report.claimed, dict(report.outcomes), time.perf_counter() - started, rss_mb()))
+
+
+def run_end_to_end(workers: int) -> tuple[float, int, float]:
+    """Seconds for `workers` processes to drain the due messages; (seconds, sent, max RSS)."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    started = time.perf_counter()
+    processes = [context.Process(target=worker_process, args=(queue,)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    results = [queue.get(timeout=3600) for _ in processes]
+    elapsed = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    sent = sum(outcomes.get("sent", 0) for _, outcomes, _, _ in results)
+    return elapsed, sent, max(r[3] for r in results)
+
+
+def baseline_process(count: int, batch: int, queue) -> None:
+    import django
+
+    django.setup()
+    from api.providers.base import OutgoingSms
+    from api.providers.http import HttpProvider
+
+    provider = HttpProvider()
+    messages = [OutgoingSms(10_000_000 + i, "79000000000", "Bench message") for i in range(count)]
+    started = time.perf_counter()
+    sent = 0
+    for offset in range(0, count, batch):
+        results = provider.send_messages(messages[offset : offset + batch])
+        sent += sum(1 for r in results if r.outcome == "sent")
+    queue.put((time.perf_counter() - started, sent))
+    provider.close()
+
+
+def run_baseline(count: int, batch: int, workers: int) -> tuple[float, int]:
+    """The same HTTP client alone, split over the same number of processes."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    share = count // workers
+    started = time.perf_counter()
+    processes = [
+        context.Process(target=baseline_process, args=(share, batch, queue)) for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    results = [queue.get(timeout=3600) for _ in processes]
+    elapsed = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    return elapsed, sum(sent for _, sent in results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+
+    database_url = os.environ.get("BENCH_DISPATCH_DATABASE_URL", DEFAULT_URL)
+    ensure_database(database_url)
+    port = free_port()
+    configure_env(database_url, f"http://127.0.0.1:{port}", args.batch, args.concurrency)
+    import django
+
+    django.setup()
+    sink = start_sink(port)
+    try:
+        e2e_rates, base_rates, rss = [], [], []
+        for round_number in range(1, args.repeat + 1):
+            prepare_messages(args.messages)
+            from django.db import connections
+
+            connections.close_all()
+            base_seconds, base_sent = run_baseline(args.messages, args.batch, args.workers)
+            seconds, sent, max_rss = run_end_to_end(args.workers)
+            assert sent == args.messages, f"only {sent} of {args.messages} sent"
+            assert base_sent == args.messages // args.workers * args.workers
+            e2e_rates.append(sent / seconds)
+            base_rates.append(base_sent / base_seconds)
+            rss.append(max_rss)
+            print(
+                f"round {round_number}: end-to-end {sent / seconds:8.0f} msg/s"
+                f" ({seconds:.2f} s), HTTP client alone {base_sent / base_seconds:8.0f} msg/s,"
+                f" ratio {sent / seconds / (base_sent / base_seconds):.0%},"
+                f" worker peak RSS {max_rss:.0f} MB",
+                flush=True,
+            )
+        stats = sink_stats(port)
+    finally:
+        sink.terminate()
+        sink.wait(10)
+
+    e2e, base = statistics.median(e2e_rates), statistics.median(base_rates)
+    print()
+    print(f"messages per round      {args.messages}")
+    print(f"workers x batch x conc  {args.workers} x {args.batch} x {args.concurrency}")
+    print(f"end-to-end (median)     {e2e:8.0f} msg/s   target >= 3000: {verdict(e2e >= 3000)}")
+    print(f"HTTP client alone       {base:8.0f} msg/s")
+    print(
+        f"ratio                   {e2e / base:8.0%}       target >= 60 %: "
+        f"{verdict(e2e / base >= 0.6)} (stretch 80 %: {verdict(e2e / base >= 0.8)})"
+    )
+    print(f"worker peak RSS         {max(rss):8.0f} MB    target < 200: {verdict(max(rss) < 200)}")
+    print(f"sink: {stats['requests']} requests, duplicates {stats['duplicates']}")
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+if __name__ == "__main__":
+    main()

@@ -82,6 +82,15 @@ class ClientFilterField(serializers.JSONField):
                     raise serializers.ValidationError(f"{key} must be a list.")
         elif not isinstance(data, list):
             raise serializers.ValidationError("Must be an object or a list.")
+        if isinstance(data, dict):
+            items = [item for value in data.values() for item in value or []]
+        else:
+            items = data
+        # Only text (or integer) items: anything else would be read as its repr, e.g. a tag.
+        if any(isinstance(item, bool) or not isinstance(item, str | int) for item in items):
+            raise serializers.ValidationError(
+                "Items must be strings: phone numbers, tags, operator codes."
+            )
         result = normalize_client_filter(data)
         bad_phones = [p for p in result["phone_numbers"] if not PHONE_RE.match(p)]
         if bad_phones:

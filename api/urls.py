@@ -23,4 +23,6 @@ urlpatterns = [
     re_path(r"^token/refresh/?$", TokenRefreshView.as_view(), name="token_refresh"),
     path("", views.ApiRootView.as_view(), name="api-root"),
     *router.urls,
+    # Last: an unknown path under /api/ is a JSON 404, not Django's HTML page.
+    re_path(r"^", views.ApiNotFoundView.as_view(), name="api-not-found"),
 ]

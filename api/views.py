@@ -13,6 +13,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
@@ -68,6 +69,15 @@ class ApiRootView(APIView):
                 for name in ("clients", "campaigns", "messages")
             }
         )
+
+
+class ApiNotFoundView(APIView):
+    """Any other path under /api/: a JSON 404 (after authentication), like every API error."""
+
+    schema = None  # not an endpoint
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise NotFound("No such API endpoint.")
 
 
 @extend_schema_view(

@@ -377,3 +377,15 @@ def test_window_start_in_the_past_of_a_dst_day_is_handled():
         timezone_name="America/New_York",
     )
     assert moment == datetime(2026, 3, 8, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_gateway_outage_becomes_retries_without_crashing(gateway, http_provider):
+    _, run = make_campaign(clients=3)
+    gateway.stop()  # the gateway is down: connections are refused
+
+    report = run_dispatch(http_provider)
+
+    assert report.outcomes == {"pending": 3}
+    errors = set(run.messages.values_list("last_error", flat=True))
+    assert errors == {"gateway unreachable: ConnectionRefusedError"}

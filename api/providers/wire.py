@@ -10,6 +10,7 @@ chunked and close-delimited replies, connect and read timeouts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -36,10 +37,9 @@ class _Connection:
         self.reader, self.writer, self.used = reader, writer, False
 
     def close(self) -> None:
-        try:
+        # Closing a broken socket may fail; there is nothing more to do with it.
+        with contextlib.suppress(Exception):
             self.writer.close()
-        except Exception:  # noqa: BLE001, S110 - closing a broken socket may fail; nothing to do
-            pass
 
 
 class HostConnectionPool:

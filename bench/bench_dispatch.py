@@ -6,7 +6,7 @@ same run. Worker processes stay under 200 MB RSS.
 
     .venv/bin/python bench/bench_dispatch.py --messages 100000 --repeat 3
 
-The sink is `manage.py fake_gateway --no-record` in its own process. The baseline sends the
+The sink is bench/sink.py (the wire format on plain asyncio) in its own process. The baseline sends the
 same number of messages with the same HttpProvider (same batch size, same concurrency) and no
 database. The end-to-end run uses `--workers` processes, each running dispatch_due_messages().
 """
@@ -59,16 +59,7 @@ def ensure_database(url: str) -> None:
 
 def start_sink(port: int) -> subprocess.Popen:
     sink = subprocess.Popen(  # noqa: S603 - our own management command
-        [
-            sys.executable,
-            str(ROOT / "manage.py"),
-            "fake_gateway",
-            "--port",
-            str(port),
-            "--no-record",
-            "--token",
-            "bench-token",
-        ],
+        [sys.executable, str(ROOT / "bench" / "sink.py"), "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "DATABASE_URL": ""},
@@ -163,7 +154,7 @@ def run_end_to_end(workers: int) -> tuple[float, int, float]:
     return elapsed, sent, max(r[3] for r in results)
 
 
-def baseline_process(count: int, batch: int, queue) -> None:
+def baseline_process(count: int, batch: int, first_id: int, queue) -> None:
     import django
 
     django.setup()
@@ -171,7 +162,7 @@ def baseline_process(count: int, batch: int, queue) -> None:
     from api.providers.http import HttpProvider
 
     provider = HttpProvider()
-    messages = [OutgoingSms(10_000_000 + i, "79000000000", "Bench message") for i in range(count)]
+    messages = [OutgoingSms(first_id + i, "79000000000", "Bench message") for i in range(count)]
     started = time.perf_counter()
     sent = 0
     for offset in range(0, count, batch):
@@ -188,7 +179,8 @@ def run_baseline(count: int, batch: int, workers: int) -> tuple[float, int]:
     share = count // workers
     started = time.perf_counter()
     processes = [
-        context.Process(target=baseline_process, args=(share, batch, queue)) for _ in range(workers)
+        context.Process(target=baseline_process, args=(share, batch, 10**9 * (n + 1), queue))
+        for n in range(workers)
     ]
     for process in processes:
         process.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -41,6 +42,16 @@ class SendResult:
 class BaseProvider:
     def send_messages(self, messages: Sequence[OutgoingSms]) -> list[SendResult]:
         raise NotImplementedError
+
+    def submit_messages(self, messages: Sequence[OutgoingSms]) -> Future:
+        """Start sending; the Future resolves to send_messages' results. Providers that can
+        send in the background (http) return at once so the caller overlaps its own work."""
+        future: Future = Future()
+        try:
+            future.set_result(self.send_messages(messages))
+        except Exception as exc:  # noqa: BLE001 - handed to whoever reads the future
+            future.set_exception(exc)
+        return future
 
     def close(self) -> None:
         """Release connections; the provider may be used again afterwards."""

@@ -85,10 +85,6 @@ class HttpProvider(BaseProvider):
                 self._loop, self._thread, self._pool = loop, thread, None
             return self._loop
 
-    def _run(self, coroutine):
-        loop = self._ensure_loop()
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
-
     def _get_pool(self) -> HostConnectionPool:
         if self._pool is None:  # created inside the loop: its semaphore belongs to that loop
             self._pool = HostConnectionPool(
@@ -111,9 +107,11 @@ class HttpProvider(BaseProvider):
 
     # -- sending --------------------------------------------------------------------------
     def send_messages(self, messages):
-        if not messages:
-            return []
-        return self._run(self._send_all(list(messages)))
+        return self.submit_messages(messages).result()
+
+    def submit_messages(self, messages):
+        loop = self._ensure_loop()
+        return asyncio.run_coroutine_threadsafe(self._send_all(list(messages)), loop)
 
     async def _send_all(self, messages):
         pool = self._get_pool()

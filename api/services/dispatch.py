@@ -13,6 +13,7 @@ import random
 import secrets
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -93,7 +94,7 @@ def claim_due_messages(
         adapt(now),
         limit,
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:  # one statement: atomic without a transaction block
         cursor.execute(_claim_sql(), params)
         claimed = [ClaimedMessage(*row) for row in cursor.fetchall()]
     return token, claimed
@@ -241,63 +242,91 @@ def before_send(
     return None
 
 
-def deliver_batch(
-    token: int, batch: list[ClaimedMessage], provider: BaseProvider
-) -> DispatchReport:
-    """Check, send and record one claimed batch."""
-    report = DispatchReport(claimed=len(batch))
-    if not batch:
-        return report
+@dataclass
+class PreparedBatch:
+    """A claimed batch after the send-time checks: what to send and what is already decided."""
+
+    token: int
+    batch: list[ClaimedMessage]
+    campaigns: dict[int, Campaign]  # by run id
+    to_send: list[ClaimedMessage]
+    transitions: dict[int, Transition]
+
+    def outgoing(self) -> list[OutgoingSms]:
+        return [
+            OutgoingSms(m.id, m.phone, self.campaigns[m.run_id].text_message) for m in self.to_send
+        ]
+
+
+def prepare_batch(token: int, batch: list[ClaimedMessage]) -> PreparedBatch:
+    """Read the batch's clients, runs and campaigns as they are now and run the checks."""
     now = timezone.now()
-    runs, run_statuses = {}, {}
     _load_clients(batch)
-    for run_id, campaign_id, run_status in CampaignRun.objects.filter(
-        pk__in={m.run_id for m in batch}
-    ).values_list("id", "campaign_id", "status"):
-        runs[run_id], run_statuses[run_id] = campaign_id, run_status
-    campaigns = Campaign.objects.in_bulk(set(runs.values()))
-    transitions: dict[int, Transition] = {}
-    to_send: list[ClaimedMessage] = []
+    runs = CampaignRun.objects.filter(pk__in={m.run_id for m in batch}).select_related("campaign")
+    campaigns = {run.id: run.campaign for run in runs}
+    run_statuses = {run.id: run.status for run in runs}
+    prepared = PreparedBatch(token, batch, campaigns, [], {})
     replans: dict[int, dict] = defaultdict(dict)
     for message in batch:
-        campaign = campaigns[runs[message.run_id]]
+        campaign = campaigns[message.run_id]
         decision = before_send(
             message, campaign, run_statuses[message.run_id], now, replans[campaign.id]
         )
         if decision is None:
-            to_send.append(message)
+            prepared.to_send.append(message)
         else:
-            transitions[message.id] = decision
-    if to_send:
-        outgoing = [
-            OutgoingSms(m.id, m.phone, campaigns[runs[m.run_id]].text_message) for m in to_send
-        ]
-        results = _send_safely(provider, outgoing)
-        sent_at = timezone.now()
-        for message, result in zip(to_send, results, strict=True):
-            transitions[message.id] = after_send(
-                result, message, campaigns[runs[message.run_id]], sent_at
-            )
-    record_transitions(token, transitions, timezone.now())
-    for message_id, transition in transitions.items():
+            prepared.transitions[message.id] = decision
+    return prepared
+
+
+def complete_batch(prepared: PreparedBatch, results: list[SendResult]) -> DispatchReport:
+    """Turn the gateway's answers into transitions and write them all."""
+    sent_at = timezone.now()
+    transitions = prepared.transitions
+    for message, result in zip(prepared.to_send, results, strict=True):
+        transitions[message.id] = after_send(
+            result, message, prepared.campaigns[message.run_id], sent_at
+        )
+    record_transitions(prepared.token, transitions, timezone.now())
+    report = DispatchReport(claimed=len(prepared.batch))
+    for transition in transitions.values():
         report.outcomes[str(transition.status)] += 1
+    _log_problems(prepared, transitions)
+    return report
+
+
+def _log_problems(prepared: PreparedBatch, transitions: dict[int, Transition]) -> None:
+    """One line per failed message; retries summarised per batch, not one line each."""
+    retry_errors: Counter = Counter()
+    for message in prepared.batch:
+        transition = transitions[message.id]
         if transition.status == MessageStatus.FAILED:
-            message = next(m for m in batch if m.id == message_id)
             logger.warning(
                 "message failed message=%s run=%s client=%s phone=%s error=%s",
-                message_id,
+                message.id,
                 message.run_id,
                 message.client_id,
                 mask_phone(message.phone),
                 transition.error,
             )
-    return report
+        elif transition.status == MessageStatus.PENDING and transition.error:
+            retry_errors[transition.error] += 1
+    for error, count in retry_errors.items():
+        logger.warning("will retry %s messages: %s", count, error)
 
 
-def _send_safely(provider: BaseProvider, outgoing: list[OutgoingSms]) -> list[SendResult]:
-    """A provider that raises must not lose the batch: everything becomes a retry."""
+def deliver_batch(token: int, batch: list[ClaimedMessage], provider: BaseProvider):
+    """Check, send and record one claimed batch (the unpipelined form of the loop's work)."""
+    prepared = prepare_batch(token, batch)
+    outgoing = prepared.outgoing()
+    results = _collect(provider.submit_messages(outgoing), outgoing) if outgoing else []
+    return complete_batch(prepared, results)
+
+
+def _collect(future, outgoing: list[OutgoingSms]) -> list[SendResult]:
+    """The provider's results; a provider that raises loses nothing: all become retries."""
     try:
-        results = provider.send_messages(outgoing)
+        results = future.result()
         if len(results) == len(outgoing):
             return results
         error = f"provider returned {len(results)} results for {len(outgoing)} messages"
@@ -314,20 +343,33 @@ def dispatch_due_messages(
     batch_size: int | None = None,
     provider: BaseProvider | None = None,
 ) -> DispatchReport:
-    """Send due messages batch after batch until none are due or the time budget is spent."""
+    """Send due messages batch after batch until none are due or the time budget is spent.
+
+    Pipelined: while one batch is on the wire (the provider's own thread), the next is
+    claimed and checked, so database round trips overlap with gateway round trips.
+    """
     time_budget = settings.DISPATCH_TASK_SECONDS if time_budget is None else time_budget
     batch_size = batch_size or settings.DISPATCH_BATCH_SIZE
     provider = provider or get_provider()
     deadline = time.monotonic() + time_budget
     report = DispatchReport()
+    in_flight = None  # (prepared batch, its outgoing messages, the provider's future)
     while True:
-        token, batch = claim_due_messages(limit=batch_size)
-        if not batch:
-            break
-        report.add(deliver_batch(token, batch, provider))
-        if time.monotonic() >= deadline:
+        following = None
+        if time.monotonic() < deadline:
+            token, batch = claim_due_messages(limit=batch_size)
+            if batch:
+                prepared = prepare_batch(token, batch)
+                outgoing = prepared.outgoing()
+                following = (prepared, outgoing, _submit(provider, outgoing))
+        else:
             report.more_due = True
+        if in_flight is not None:
+            prepared, outgoing, future = in_flight
+            report.add(complete_batch(prepared, _collect(future, outgoing) if outgoing else []))
+        if following is None:
             break
+        in_flight = following
     if report.claimed:
         finish_completed_runs()
         logger.info(
@@ -337,6 +379,17 @@ def dispatch_due_messages(
             report.more_due,
         )
     return report
+
+
+def _submit(provider: BaseProvider, outgoing: list[OutgoingSms]):
+    if not outgoing:
+        return None
+    try:
+        return provider.submit_messages(outgoing)
+    except Exception as exc:  # noqa: BLE001 - surfaced by _collect as retries
+        failed: Future = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def reap_expired_leases(*, now: datetime | None = None) -> int:

@@ -8,6 +8,7 @@ from django.db import connection
 from django.utils import timezone
 
 from api.models import Campaign, CampaignRun, CampaignStatus, MessageStatus, RunStatus
+from api.providers.base import BaseProvider
 from api.services import dispatch
 from api.services.planning import plan_run
 from api.tests.factories import CampaignFactory, ClientFactory
@@ -301,7 +302,7 @@ def test_deleted_client_is_not_sent(gateway, http_provider):
 
 @pytest.mark.django_db
 def test_a_provider_that_raises_loses_nothing(settings):
-    class BrokenProvider:
+    class BrokenProvider(BaseProvider):
         def send_messages(self, messages):
             raise RuntimeError("boom")
 

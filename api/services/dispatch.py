@@ -14,6 +14,7 @@ import secrets
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -102,7 +103,7 @@ def claim_due_messages(
 
 def _load_clients(batch: list[ClaimedMessage]) -> None:
     """Phone, zone and deletion of each client, read at send time (not at claim time)."""
-    rows = Client.all_objects.filter(pk__in={m.client_id for m in batch}).values_list(
+    rows = Client.all_objects.filter(pk__any_of={m.client_id for m in batch}).values_list(
         "id", "phone_number", "timezone", "deleted_at"
     )
     by_id = {row[0]: row for row in rows}
@@ -132,7 +133,8 @@ def record_transitions(token: int, transitions: dict[int, Transition], now: date
     for message_id, transition in transitions.items():
         groups[(transition.status, transition.refund_attempt)].append(message_id)
     written = 0
-    with transaction.atomic():
+    # One statement needs no transaction block (the common case: a whole batch sent).
+    with transaction.atomic() if len(groups) > 1 else nullcontext():
         for (status, refund), ids in groups.items():
             values: dict = {"status": status, "lease_expires_at": None, "claim_token": None}
             if refund:
@@ -145,7 +147,7 @@ def record_transitions(token: int, transitions: dict[int, Transition], now: date
             if status == MessageStatus.PENDING:
                 values["next_attempt_at"] = _per_row(ids, transitions, "next_attempt_at")
             written += Message.objects.filter(
-                pk__in=ids, status=MessageStatus.SENDING, claim_token=token
+                pk__any_of=ids, status=MessageStatus.SENDING, claim_token=token
             ).update(**values)
     return written
 
@@ -262,7 +264,9 @@ def prepare_batch(token: int, batch: list[ClaimedMessage]) -> PreparedBatch:
     """Read the batch's clients, runs and campaigns as they are now and run the checks."""
     now = timezone.now()
     _load_clients(batch)
-    runs = CampaignRun.objects.filter(pk__in={m.run_id for m in batch}).select_related("campaign")
+    runs = CampaignRun.objects.filter(pk__any_of={m.run_id for m in batch}).select_related(
+        "campaign"
+    )
     campaigns = {run.id: run.campaign for run in runs}
     run_statuses = {run.id: run.status for run in runs}
     prepared = PreparedBatch(token, batch, campaigns, [], {})

@@ -66,16 +66,19 @@ class DispatchReport:
 # --- claiming -----------------------------------------------------------------------------
 def _claim_sql() -> str:
     table = connection.ops.quote_name(Message._meta.db_table)
-    lock = (
-        " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    due = (
+        f"SELECT id FROM {table} WHERE status = %s AND next_attempt_at <= %s"
+        " ORDER BY next_attempt_at LIMIT %s"
     )
-    # SQLite has one writer at a time, so the UPDATE ... WHERE id IN (SELECT ...) is atomic there.
+    if connection.features.has_select_for_update_skip_locked:
+        # `id = ANY(ARRAY(...))` pins the plan to primary-key lookups; a plain `IN (SELECT ...)`
+        # was planned as a hash semi-join over a sequential scan: O(table) per claim.
+        where = f"id = ANY(ARRAY({due} FOR UPDATE SKIP LOCKED))"
+    else:
+        where = f"id IN ({due})"  # SQLite: one writer at a time, so the statement is atomic
     return (
         f"UPDATE {table} SET status = %s, lease_expires_at = %s, claim_token = %s,"
-        " attempts = attempts + 1"
-        f" WHERE id IN (SELECT id FROM {table} WHERE status = %s AND next_attempt_at <= %s"
-        f" ORDER BY next_attempt_at LIMIT %s{lock})"
-        " RETURNING id, run_id, client_id, attempts"
+        f" attempts = attempts + 1 WHERE {where} RETURNING id, run_id, client_id, attempts"
     )
 
 
@@ -87,14 +90,8 @@ def claim_due_messages(
     token = secrets.randbits(62)
     adapt = connection.ops.adapt_datetimefield_value
     lease_until = now + timedelta(seconds=settings.DISPATCH_LEASE_SECONDS)
-    params = [
-        MessageStatus.SENDING,
-        adapt(lease_until),
-        token,
-        MessageStatus.PENDING,
-        adapt(now),
-        limit,
-    ]
+    params = [MessageStatus.SENDING, adapt(lease_until), token]
+    params += [MessageStatus.PENDING, adapt(now), limit]
     with connection.cursor() as cursor:  # one statement: atomic without a transaction block
         cursor.execute(_claim_sql(), params)
         claimed = [ClaimedMessage(*row) for row in cursor.fetchall()]

@@ -1,0 +1,46 @@
+"""Dispatch: claim due messages in batches, check them at send time, send, record outcomes.
+
+claims.py (claim_due_messages) -> outcomes.py (before_send, after_send, record_transitions)
+-> loop.py (dispatch_due_messages, deliver_batch); sweep.py holds beat's housekeeping.
+"""
+
+from api.providers.base import OutgoingSms
+
+from .claims import ClaimedMessage, _claim_sql, claim_due_messages
+from .loop import (
+    DispatchReport,
+    PreparedBatch,
+    complete_batch,
+    deliver_batch,
+    dispatch_due_messages,
+    prepare_batch,
+)
+from .outcomes import Transition, after_send, before_send, record_transitions, retry_delay
+from .sweep import (
+    due_messages_exist,
+    expire_ended_campaigns,
+    finish_completed_runs,
+    reap_expired_leases,
+)
+
+__all__ = [
+    "ClaimedMessage",
+    "DispatchReport",
+    "OutgoingSms",
+    "PreparedBatch",
+    "Transition",
+    "_claim_sql",
+    "after_send",
+    "before_send",
+    "claim_due_messages",
+    "complete_batch",
+    "deliver_batch",
+    "dispatch_due_messages",
+    "due_messages_exist",
+    "expire_ended_campaigns",
+    "finish_completed_runs",
+    "prepare_batch",
+    "reap_expired_leases",
+    "record_transitions",
+    "retry_delay",
+]

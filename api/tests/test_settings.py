@@ -1,0 +1,64 @@
+"""Settings come from the environment with safe defaults; production refuses unsafe ones."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_settings(**env):
+    """Import the settings in a fresh interpreter with exactly these variables set."""
+    script = (
+        "import django, json; django.setup(); from django.conf import settings as s;"
+        "print(json.dumps({'debug': s.DEBUG, 'db': s.DATABASES['default']['ENGINE'],"
+        " 'broker': s.CELERY_BROKER_URL, 'provider': s.SMS_PROVIDER,"
+        " 'access': s.SIMPLE_JWT['ACCESS_TOKEN_LIFETIME'].total_seconds(),"
+        " 'cors_all': s.CORS_ALLOW_ALL_ORIGINS, 'cors': s.CORS_ALLOWED_ORIGINS,"
+        " 'interval': s.DISPATCH_INTERVAL_SECONDS}))"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SMS_", "CORS"))}
+    clean.pop("DATABASE_URL", None)
+    clean.pop("CELERY_BROKER_URL", None)
+    clean.update(DJANGO_SETTINGS_MODULE="Work.settings", DATA_DIR=str(ROOT / ".data"), **env)
+    return subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", script], cwd=ROOT, env=clean, capture_output=True, text=True
+    )
+
+
+def test_development_defaults_need_no_server():
+    result = load_settings()
+    assert result.returncode == 0, result.stderr
+    assert '"db": "django.db.backends.sqlite3"' in result.stdout
+    assert '"broker": "filesystem://"' in result.stdout
+    assert '"provider": "api.providers.console.ConsoleProvider"' in result.stdout
+    assert '"interval": 60' in result.stdout
+
+
+def test_production_without_a_secret_key_refuses_to_start():
+    result = load_settings(DJANGO_DEBUG="false")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_production_settings_from_the_environment():
+    result = load_settings(
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY="x" * 50,
+        DATABASE_URL="postgres://u:p@db:5432/campaigns",
+        CELERY_BROKER_URL="redis://redis:6379/0",
+        SMS_GATEWAY_URL="https://gateway.example/api",
+        ACCESS_TOKEN_LIFETIME="120",
+        CORS_ALLOW_ALL_ORIGINS="true",
+        DISPATCH_INTERVAL_SECONDS="15",
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert '"debug": false' in out
+    assert '"db": "django.db.backends.postgresql"' in out
+    assert '"provider": "api.providers.http.HttpProvider"' in out
+    assert '"access": 120.0' in out
+    assert '"cors_all": false' in out  # never open to all origins in production
+    assert '"cors": []' in out
+    assert '"interval": 15.0' in out

@@ -1,0 +1,87 @@
+"""The pages a person opens, in a real headless Chromium: Swagger UI at /docs/ and the admin."""
+
+import os
+import shutil
+
+import pytest
+
+from api.tests.factories import ClientFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Chromium and ChromeDriver (apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1280,1600",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(
+        service=webdriver.ChromeService(executable_path=CHROMEDRIVER), options=options
+    )
+    driver.implicitly_wait(10)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def operator_login(django_user_model):
+    django_user_model.objects.create_superuser("boss", "boss@example.com", "browser-pass-1")
+    return "boss", "browser-pass-1"
+
+
+def sign_in(browser, live_server, credentials, next_path):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{live_server.url}{next_path}")
+    assert "/admin/login/" in browser.current_url  # anonymous people are sent to sign in
+    browser.find_element(By.NAME, "username").send_keys(credentials[0])
+    browser.find_element(By.NAME, "password").send_keys(credentials[1])
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+
+
+def test_swagger_ui_renders_every_campaign_action(browser, live_server, operator_login, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    sign_in(browser, live_server, operator_login, "/docs/")
+
+    WebDriverWait(browser, 20).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".opblock"))
+    )
+    paths = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")}
+    browser.save_screenshot(str(tmp_path / "docs.png"))
+    if os.environ.get("SCREENSHOT_DIR"):
+        browser.save_screenshot(os.path.join(os.environ["SCREENSHOT_DIR"], "docs.png"))
+    for action in ("start", "pause", "resume", "cancel", "stats"):
+        assert f"/api/campaigns/{{id}}/{action}/" in paths, sorted(paths)[:10]
+    assert "/api/token/" in paths
+    assert "Task Delay Service API" in browser.page_source
+
+
+def test_admin_lists_clients_with_masked_phones(browser, live_server, operator_login):
+    from selenium.webdriver.common.by import By
+
+    ClientFactory(phone_number="79161234567", tag="vip")
+    sign_in(browser, live_server, operator_login, "/admin/api/client/")
+
+    table = browser.find_element(By.ID, "result_list").text
+    assert "7916***4567" in table
+    assert "79161234567" not in table

@@ -8,7 +8,8 @@ same run. Worker processes stay under 200 MB RSS.
 
 The sink is bench/sink.py (the wire format on plain asyncio) in its own process. The baseline
 sends the same number of messages with the same HttpProvider (same batch size, same
-concurrency) and no database. The end-to-end run uses `--workers` processes, each running dispatch_due_messages().
+concurrency) and no database. The end-to-end run uses `--workers` processes, each running
+dispatch_due_messages().
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -245,3 +247,29 @@ class MessageSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+    def to_representation(self, message):
+        # The message list serves pages of up to 1000 rows from a table of millions: build the
+        # dict directly (same shape and formats as the declared fields) instead of running
+        # DRF's per-field machinery, which cost ~0.2 ms per row (bench/bench_api.py).
+        return {
+            "id": message.id,
+            "campaign": message.run.campaign_id,
+            "run": message.run_id,
+            "client": message.client_id,
+            "status": message.status,
+            "planned_send_at": _iso(message.planned_send_at),
+            "next_attempt_at": _iso(message.next_attempt_at),
+            "attempts": message.attempts,
+            "last_error": message.last_error,
+            "sent_at": _iso(message.sent_at),
+            "created_at": _iso(message.created_at),
+        }
+
+
+def _iso(moment):
+    """DRF's DateTimeField format: ISO 8601 in UTC with a Z suffix."""
+    if moment is None:
+        return None
+    text = moment.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text

@@ -214,7 +214,18 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
 
 class MessageViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
-    queryset = Message.objects.select_related("run").all()
+    queryset = Message.objects.select_related("run").only(
+        "id",
+        "run__campaign_id",
+        "client_id",
+        "status",
+        "planned_send_at",
+        "next_attempt_at",
+        "attempts",
+        "last_error",
+        "sent_at",
+        "created_at",
+    )
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
     lookup_value_regex = r"\d+"

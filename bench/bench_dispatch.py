@@ -118,6 +118,7 @@ def prepare_messages(count: int) -> None:
             " now() - interval '1 minute', 0, '', now() FROM api_client"
         )
         cursor.execute("VACUUM ANALYZE api_message")
+        cursor.execute("ANALYZE api_client")
 
 
 def rss_mb() -> float:

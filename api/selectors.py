@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from .models import Campaign, CampaignRun, Client, Message, MessageStatus
 
@@ -105,13 +105,16 @@ def _run_summary(run: CampaignRun | None) -> dict | None:
 
 
 def latest_runs(campaign_ids=None) -> dict[int, CampaignRun]:
-    runs = CampaignRun.objects.order_by("campaign_id", "-number")
+    """Each campaign's newest run, in one query (only those rows are read)."""
+    newest_number = (
+        CampaignRun.objects.filter(campaign_id=OuterRef("campaign_id"))
+        .order_by("-number")
+        .values("number")[:1]
+    )
+    runs = CampaignRun.objects.filter(number=Subquery(newest_number))
     if campaign_ids is not None:
         runs = runs.filter(campaign_id__in=campaign_ids)
-    latest: dict[int, CampaignRun] = {}
-    for run in runs:
-        latest.setdefault(run.campaign_id, run)
-    return latest
+    return {run.campaign_id: run for run in runs}
 
 
 def campaign_stats(campaign: Campaign) -> dict:

@@ -68,6 +68,14 @@ class ClientSerializer(serializers.ModelSerializer):
 class ClientFilterField(serializers.JSONField):
     """`{"phone_numbers": [...], "tags": [...], "operator_codes": [...]}`, or the seed's list."""
 
+    def to_representation(self, value):
+        return normalize_client_filter(value)
+
+    def validate_empty_values(self, data):
+        if data is None:  # `"client_filter": null` means no filter, like leaving it out
+            return True, normalize_client_filter(None)
+        return super().validate_empty_values(data)
+
     def to_internal_value(self, data):
         data = super().to_internal_value(data)
         if data is None or data == "":

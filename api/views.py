@@ -19,7 +19,6 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from . import selectors
-from .exceptions import Conflict
 from .filters import ClientFilter, MessageFilter
 from .models import Campaign, Client, Message
 from .serializers import (
@@ -149,12 +148,11 @@ class CampaignViewSet(viewsets.ModelViewSet):
         )
 
     def perform_update(self, serializer):
-        if serializer.instance.status in campaign_services.CLOSED_CAMPAIGN_STATUSES:
-            raise Conflict(
-                f"A {serializer.instance.status} campaign cannot be edited.", field="status"
-            )
-        serializer.validated_data.pop("auto_start", None)
-        serializer.save()
+        fields = dict(serializer.validated_data)
+        fields.pop("auto_start", None)
+        serializer.instance = campaign_services.update_campaign(
+            campaign_id=serializer.instance.pk, fields=fields
+        )
 
     def perform_destroy(self, instance):
         campaign_services.delete_campaign(campaign_id=instance.pk)

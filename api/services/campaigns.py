@@ -78,6 +78,19 @@ def create_campaign(*, fields: dict, auto_start: bool = True) -> Campaign:
 
 
 @transaction.atomic
+def update_campaign(*, campaign_id: int, fields: dict) -> Campaign:
+    """Edit a campaign that is not finished or cancelled. Text and window changes apply to
+    messages not yet sent; audience changes apply to runs not yet planned."""
+    campaign = _locked(campaign_id)
+    if campaign.status in CLOSED_CAMPAIGN_STATUSES:
+        raise Conflict(f"A {campaign.status} campaign cannot be edited.", field="status")
+    for name, value in fields.items():
+        setattr(campaign, name, value)
+    campaign.save()
+    return campaign
+
+
+@transaction.atomic
 def start_campaign(*, campaign_id: int, force_resend: bool = False) -> CampaignRun:
     """Open a new run; planning happens in a worker once the start is near. 409 if started."""
     campaign = _locked(campaign_id)

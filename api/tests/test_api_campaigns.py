@@ -981,3 +981,31 @@ def test_all_campaign_stats_cost_does_not_grow_with_the_number_of_campaigns(
     assert with_ten == with_two
     with django_assert_max_num_queries(4):
         api.get("/api/campaigns/stats/")
+
+
+def test_client_filter_null_or_missing_reads_back_as_the_same_empty_filter(api):
+    empty = {"phone_numbers": [], "tags": [], "operator_codes": []}
+    ClientFactory(tag="vip")
+    missing = api.post("/api/campaigns/", campaign_body(auto_start=False), format="json")
+    null = api.post(
+        "/api/campaigns/", campaign_body(auto_start=False, client_filter=None), format="json"
+    )
+    assert (missing.status_code, null.status_code) == (201, 201), null.content
+    assert missing.json()["client_filter"] == empty
+    assert null.json()["client_filter"] == empty
+
+
+def test_editing_a_cancelled_campaign_is_409_and_changes_nothing(api):
+    campaign = CampaignFactory(status=CampaignStatus.CANCELLED, text_message="Old")
+    response = api.patch(f"/api/campaigns/{campaign.id}/", {"text_message": "New"}, format="json")
+    assert response.status_code == 409
+    campaign.refresh_from_db()
+    assert campaign.text_message == "Old"
+
+
+def test_all_stats_reads_only_each_campaigns_latest_run(api):
+    campaign = CampaignFactory()
+    for number in (1, 2, 3):
+        CampaignRunFactory(campaign=campaign, number=number)
+    body = api.get("/api/campaigns/stats/").json()
+    assert body[0]["latest_run"]["number"] == 3

@@ -60,6 +60,13 @@ def _active_run(campaign: Campaign) -> CampaignRun | None:
     )
 
 
+def _set_status(campaign: Campaign, status: str) -> Campaign:
+    campaign.status = status
+    campaign.save(update_fields=["status", "updated_at"])
+    logger.info("campaign %s campaign=%s", status, campaign.id)
+    return campaign
+
+
 def _enqueue_after_commit(task_name: str, *args) -> None:
     from api import tasks
 
@@ -154,10 +161,7 @@ def pause_campaign(*, campaign_id: int) -> Campaign:
         )
         run.status = RunStatus.PAUSED
         run.save(update_fields=["status"])
-    campaign.status = CampaignStatus.PAUSED
-    campaign.save(update_fields=["status", "updated_at"])
-    logger.info("campaign paused campaign=%s", campaign.id)
-    return campaign
+    return _set_status(campaign, CampaignStatus.PAUSED)
 
 
 @transaction.atomic
@@ -180,15 +184,12 @@ def resume_campaign(*, campaign_id: int) -> Campaign:
         )
         run.status = RunStatus.RUNNING if planned else RunStatus.SCHEDULED
         run.save(update_fields=["status"])
-    campaign.status = CampaignStatus.RUNNING if planned else CampaignStatus.SCHEDULED
-    campaign.save(update_fields=["status", "updated_at"])
     if run is not None and not planned:
         if campaign.start_datetime <= timezone.now() + planning_lead():
             _enqueue_after_commit("plan_run", run.id)
     else:
         _enqueue_after_commit("dispatch_messages")
-    logger.info("campaign resumed campaign=%s", campaign.id)
-    return campaign
+    return _set_status(campaign, CampaignStatus.RUNNING if planned else CampaignStatus.SCHEDULED)
 
 
 @transaction.atomic
@@ -198,10 +199,7 @@ def cancel_campaign(*, campaign_id: int) -> Campaign:
     if campaign.status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
         raise Conflict(f"Campaign is already {campaign.status}.", field="status")
     _close_runs(campaign, RunStatus.CANCELLED, reason="campaign cancelled")
-    campaign.status = CampaignStatus.CANCELLED
-    campaign.save(update_fields=["status", "updated_at"])
-    logger.info("campaign cancelled campaign=%s", campaign.id)
-    return campaign
+    return _set_status(campaign, CampaignStatus.CANCELLED)
 
 
 @transaction.atomic

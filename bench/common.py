@@ -145,6 +145,30 @@ def checkpoint() -> None:
     execute("CHECKPOINT")
 
 
+@contextmanager
+def wal_probe():
+    """with wal_probe() as probe: ...; probe() -> {"wal_mb": WAL written (all sessions),
+    "checkpoints": checkpoints that started meanwhile}. Shows when a statement's cost includes
+    a checkpoint it triggered (max_wal_size) and how much WAL each index adds."""
+    query = (
+        "SELECT pg_current_wal_insert_lsn(), checkpoints_timed + checkpoints_req"
+        " FROM pg_stat_bgwriter"
+    )
+    execute("SELECT pg_stat_clear_snapshot()")
+    lsn_before, checkpoints_before = fetchall(query)[0]
+    result: dict[str, float] = {}
+
+    def probe() -> dict[str, float]:
+        return result
+
+    yield probe
+    execute("SELECT pg_stat_clear_snapshot()")
+    lsn_after, checkpoints_after = fetchall(query)[0]
+    wal = fetchval("SELECT pg_wal_lsn_diff(%s, %s)", [lsn_after, lsn_before])
+    result["wal_mb"] = float(wal) / 1e6
+    result["checkpoints"] = checkpoints_after - checkpoints_before
+
+
 def postgres_settings() -> dict[str, str]:
     names = (
         "server_version",
@@ -160,6 +184,50 @@ def postgres_settings() -> dict[str, str]:
         "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)", [list(names)]
     )
     return dict(rows)
+
+
+def table_indexes(table: str) -> list[dict]:
+    """The table's indexes in creation order, each with `covered_by`: the index that makes it
+    redundant (same predicate, its columns a prefix of the other's), or None."""
+    rows = fetchall(
+        "SELECT c.relname, i.indisunique, i.indisprimary, pg_get_expr(i.indpred, i.indrelid),"
+        " i.indexprs IS NOT NULL,"
+        " ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)"
+        "       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+        "       ORDER BY k.ord),"
+        " pg_get_indexdef(i.indexrelid), pg_relation_size(i.indexrelid)"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+        " WHERE i.indrelid = %s::regclass ORDER BY c.oid",
+        [table],
+    )
+    indexes = [
+        {
+            "name": name,
+            "unique": unique,
+            "primary": primary,
+            "predicate": predicate,
+            "expressions": expressions,
+            "columns": list(columns),
+            "definition": definition,
+            "bytes": size,
+            "covered_by": None,
+        }
+        for name, unique, primary, predicate, expressions, columns, definition, size in rows
+    ]
+    for position, index in enumerate(indexes):
+        if index["unique"] or index["expressions"]:
+            continue
+        for other_position, other in enumerate(indexes):
+            if other is index or other["expressions"] or other["predicate"] != index["predicate"]:
+                continue
+            cols, other_cols = index["columns"], other["columns"]
+            if other_cols[: len(cols)] != cols:
+                continue
+            # A longer index covers a shorter one; of two identical ones the older covers.
+            if len(other_cols) > len(cols) or other_position < position:
+                index["covered_by"] = other["name"]
+                break
+    return indexes
 
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -191,24 +259,68 @@ def ensure_clients(count: int, *, tag: str = "bench", phone_prefix: str = "79") 
     return count
 
 
-def create_campaign_and_run(*, tag: str = "bench", days: int = 3, run_status: str = "scheduled"):
-    """A campaign with a 09:00-21:00 daily window starting now, and its first run."""
+def reset_campaigns() -> None:
+    """Empty messages, runs and campaigns (clients are kept: they are the slow fixture)."""
+    execute("TRUNCATE api_message, api_campaignrun, api_campaign")
+
+
+def explain_captured(func: Callable[[], object], *, analyze: bool = True) -> list[list[str]]:
+    """Run `func` once inside a rolled-back transaction, capturing its SQL; then EXPLAIN
+    (ANALYZE, BUFFERS) each captured statement, also rolled back. One plan per statement."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    class _Rollback(Exception):
+        pass
+
+    try:
+        with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+            func()
+            raise _Rollback
+    except _Rollback:
+        pass
+    plans = []
+    options = "ANALYZE, BUFFERS, COSTS OFF" if analyze else "COSTS OFF"
+    for query in captured.captured_queries:
+        sql = query["sql"]
+        if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "WITH", "INSERT", "DELETE")):
+            continue
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN ({options}) {sql}")
+                lines = [sql] + [row[0] for row in cursor.fetchall()]
+                raise _Rollback
+        except _Rollback:
+            plans.append(lines)
+    return plans
+
+
+def create_campaign_and_run(
+    *,
+    tag: str = "bench",
+    days: float = 3,
+    start_in_seconds: float = 0,
+    campaign_status: str = "scheduled",
+    run_status: str = "scheduled",
+):
+    """A campaign with a 09:00-21:00 daily window starting now (+ start_in_seconds) and ending
+    `days` later, and its first run."""
     from datetime import time as wall_time
     from datetime import timedelta
 
     from django.utils import timezone
 
-    from api.models import Campaign, CampaignRun, CampaignStatus
+    from api.models import Campaign, CampaignRun
 
-    now = timezone.now()
+    start = timezone.now() + timedelta(seconds=start_in_seconds)
     campaign = Campaign.objects.create(
         text_message="Benchmark message",
-        start_datetime=now,
-        end_datetime=now + timedelta(days=days),
+        start_datetime=start,
+        end_datetime=start + timedelta(days=days),
         time_interval_start=wall_time(9, 0),
         time_interval_end=wall_time(21, 0),
         tag=tag,
-        status=CampaignStatus.SCHEDULED,
+        status=campaign_status,
     )
     run = CampaignRun.objects.create(campaign=campaign, number=1, status=run_status)
     return campaign, run
@@ -306,7 +418,8 @@ def reset_hwm() -> bool:
 
 @contextmanager
 def peak_rss_growth():
-    """with peak_rss_growth() as growth: ...; growth() -> MiB the peak RSS rose above the start.
+    """with peak_rss_growth() as growth: ...; growth() -> MB (10**6 bytes) the peak RSS of this
+    process rose above its RSS at the start of the block.
 
     Resets VmHWM via /proc/self/clear_refs so the peak is this block's own.
     """
@@ -315,8 +428,8 @@ def peak_rss_growth():
         raise RuntimeError("cannot reset VmHWM (/proc/self/clear_refs not writable)")
     before = rss_kib()
     result: list[float] = []
-    yield lambda: result[0] if result else (hwm_kib() - before) / 1024
-    result.append((hwm_kib() - before) / 1024)
+    yield lambda: result[0] if result else (hwm_kib() - before) * 1024 / 1e6
+    result.append((hwm_kib() - before) * 1024 / 1e6)
 
 
 # --- output --------------------------------------------------------------------------------
@@ -340,7 +453,11 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence], *, title: str 
 
 
 def _numeric(cell: str) -> bool:
-    head = cell.split(" ")[0].replace(",", "").replace(".", "").replace("%", "").lstrip("-x")
+    """Right-align figures ("12.3 ms", "1,000 (bench)"), not sentences that start with one."""
+    words = cell.split()
+    if not words or len(words) > 2:
+        return False
+    head = words[0].replace(",", "").replace(".", "").replace("%", "").lstrip("+-").rstrip("x")
     return head.isdigit()
 
 
@@ -405,22 +522,21 @@ def save_results(name: str, payload: dict) -> Path:
     return path
 
 
+def _git(*args: str) -> str:
+    completed = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+        ["git", "-C", str(ROOT), *args],  # noqa: S607 - git from PATH
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
+    )
+    return completed.stdout.strip()
+
+
 def git_revision() -> str:
+    """Short HEAD, "+dirty" when api/ or Work/ have uncommitted changes."""
     try:
-        out = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],  # noqa: S607
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "api", "Work"],  # noqa: S607
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+        dirty = _git("status", "--porcelain", "--", "api", "Work")
+        return _git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

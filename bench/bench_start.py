@@ -1,0 +1,345 @@
+"""Starting a campaign: POST /api/campaigns/<id>/start/ must answer 202 in < 50 ms whatever the
+audience size.
+
+A real gunicorn (as `make run` starts it: 2 workers x 4 threads) is started on a free localhost
+port against the bench database, with CELERY_BROKER_URL on a local Redis db (default
+redis://127.0.0.1:6379/14, flushed afterwards), so the plan_run `.delay()` after commit is a real
+enqueue (no worker consumes it). A user signs in at POST /api/token/ for a real JWT. Draft
+campaigns (auto_start false, created with the ORM, start = now) targeting a 1,000,000-client tag
+and a 1,000-client tag are started alternately over one keep-alive connection; the latency of
+each request is measured at the client. The service call alone (start_campaign, in process) is
+timed too, to separate it from HTTP and auth.
+
+    .venv/bin/python bench/bench_start.py --clients 1000000 --starts 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import common  # noqa: I001 - the path line above must run first
+
+TARGET_MS = 50.0
+SMALL_AUDIENCE = 1_000
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+USERNAME = "bench"
+PASSWORD = "bench-password-not-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(port: int, env: dict[str, str]) -> subprocess.Popen:
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    command = [
+        gunicorn,
+        "Work.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, cwd=common.ROOT, env=env)  # noqa: S603 - fixed args
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            return process
+        except OSError:
+            time.sleep(0.2)
+    stop_gunicorn(process)
+    raise SystemExit("gunicorn did not answer within 30 s")
+
+
+def stop_gunicorn(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def request(conn: http.client.HTTPConnection, method: str, path: str, body=None, token=""):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    payload = json.dumps(body) if body is not None else None
+    started = time.perf_counter()
+    conn.request(method, path, body=payload, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    elapsed = time.perf_counter() - started
+    return response.status, data, elapsed
+
+
+def draft_campaigns(tag: str, count: int) -> list[int]:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from api.models import Campaign, CampaignStatus
+
+    now = timezone.now()
+    campaigns = [
+        Campaign(
+            text_message="Benchmark start",
+            start_datetime=now,
+            end_datetime=now + timedelta(days=3),
+            tag=tag,
+            status=CampaignStatus.DRAFT,
+        )
+        for _ in range(count)
+    ]
+    return [c.pk for c in Campaign.objects.bulk_create(campaigns)]
+
+
+def force_resend_scenario(conn: http.client.HTTPConnection, token: str, audiences: dict) -> dict:
+    """POST start with force_resend on a campaign whose run is planned (its whole audience
+    pending): the request cancels the old run's unsent messages before answering."""
+    from api.services.campaigns import start_campaign
+    from api.services.planning import plan_run
+
+    results = {}
+    for name, (tag, size) in audiences.items():
+        (campaign_id,) = draft_campaigns(tag, 1)
+        run = start_campaign(campaign_id=campaign_id)
+        with common.stopwatch() as planning:
+            planned = plan_run(run_id=run.id).planned
+        common.vacuum_analyze("api_message")
+        # A fresh connection: the keep-alive one was closed by gunicorn while we planned.
+        fresh = http.client.HTTPConnection(conn.host, conn.port, timeout=600)
+        started = time.perf_counter()
+        try:
+            status, data, elapsed = request(
+                fresh, "POST", f"/api/campaigns/{campaign_id}/start/", {"force_resend": True}, token
+            )
+        except (OSError, http.client.HTTPException) as exc:
+            status, data = f"error {type(exc).__name__}", b""
+            elapsed = time.perf_counter() - started
+        finally:
+            fresh.close()
+        results[name] = {
+            "size": size,
+            "planned": planned,
+            "status": status,
+            "seconds": elapsed,
+            "body": data[:300].decode(errors="replace"),
+        }
+        print(
+            f"force_resend with {planned:,} planned messages ({tag}; planned in"
+            f" {planning():.1f} s): HTTP {status} in {common.ms(elapsed)}"
+        )
+    return results
+
+
+def queued_tasks(redis_url: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    return int(client.llen("celery"))
+
+
+def flush_redis(redis_url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=1_000_000, help="the large audience")
+    parser.add_argument("--starts", type=int, default=20, help="timed starts per audience")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed starts per audience")
+    parser.add_argument(
+        "--no-resend", action="store_true", help="skip the force_resend of a planned run"
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    args = parser.parse_args(argv)
+
+    redis_url = os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
+    try:
+        import redis
+
+        redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means no broker to enqueue into
+        raise SystemExit(
+            f"Redis at {redis_url} does not answer ({exc}); set BENCH_REDIS_URL"
+        ) from None
+    url = common.setup_django(
+        extra_env={"CELERY_BROKER_URL": redis_url, "CELERY_TASK_ALWAYS_EAGER": "false"}
+    )
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from api.services.campaigns import start_campaign
+
+    common.header(f"start benchmark: audiences of {args.clients:,} and {SMALL_AUDIENCE:,}")
+    machine = common.print_machine(
+        {"database": common.redact(url), "broker": redis_url, "git": common.git_revision()}
+    )
+    common.ensure_clients(args.clients, tag="bench")
+    common.ensure_clients(SMALL_AUDIENCE, tag="bench_small", phone_prefix="78")
+    common.reset_campaigns()
+    flush_redis(redis_url)
+    user, _ = get_user_model().objects.get_or_create(username=USERNAME)
+    user.set_password(PASSWORD)
+    user.save()
+
+    audiences = {"large": ("bench", args.clients), "small": ("bench_small", SMALL_AUDIENCE)}
+    per_audience = args.warmup + args.starts
+    http_ids = {name: draft_campaigns(tag, per_audience) for name, (tag, _) in audiences.items()}
+    service_ids = {name: draft_campaigns(tag, per_audience) for name, (tag, _) in audiences.items()}
+
+    env = dict(os.environ)
+    port = free_port()
+    process = start_gunicorn(port, env)
+    http_samples: dict[str, list[float]] = {name: [] for name in audiences}
+    resend: dict = {}
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        status, data, _ = request(
+            conn, "POST", "/api/token/", {"username": USERNAME, "password": PASSWORD}
+        )
+        if status != 200:
+            raise SystemExit(f"POST /api/token/ answered {status}: {data[:200]!r}")
+        token = json.loads(data)["access"]
+        for index in range(per_audience):
+            order = ["large", "small"] if index % 2 == 0 else ["small", "large"]
+            for name in order:
+                campaign_id = http_ids[name][index]
+                status, data, elapsed = request(
+                    conn, "POST", f"/api/campaigns/{campaign_id}/start/", {}, token
+                )
+                if status != 202:
+                    raise SystemExit(f"start answered {status}: {data[:300]!r}")
+                if index >= args.warmup:
+                    http_samples[name].append(elapsed)
+        if not args.no_resend:
+            resend = force_resend_scenario(conn, token, audiences)
+        conn.close()
+    finally:
+        stop_gunicorn(process)
+
+    service_samples: dict[str, list[float]] = {name: [] for name in audiences}
+    for index in range(per_audience):
+        for name in audiences:
+            campaign_id = service_ids[name][index]
+            with common.stopwatch() as elapsed:
+                start_campaign(campaign_id=campaign_id)
+            if index >= args.warmup:
+                service_samples[name].append(elapsed())
+
+    queries = {}
+    for name, (tag, _) in audiences.items():
+        (campaign_id,) = draft_campaigns(tag, 1)
+        with CaptureQueriesContext(connection) as captured:
+            start_campaign(campaign_id=campaign_id)
+        queries[name] = [q["sql"] for q in captured.captured_queries]
+    counts = {name: len(sqls) for name, sqls in queries.items()}
+    print(f"SQL statements per start_campaign(): {counts}")
+    for sql in queries["large"]:
+        print(f"  {sql[:160]}")
+
+    queued = queued_tasks(redis_url)
+    # 4 starts per audience and index, one captured start each, 2 per force_resend scenario.
+    expected = 4 * per_audience + len(audiences) + 2 * len(resend)
+    print(f"plan_run tasks enqueued in Redis: {queued} (expected {expected})")
+    flush_redis(redis_url)
+    common.reset_campaigns()
+
+    rows = []
+    for label, samples in (
+        ("HTTP POST .../start/", http_samples),
+        ("start_campaign()", service_samples),
+    ):
+        for name, (tag, size) in audiences.items():
+            stats = common.summary(samples[name])
+            rows.append(
+                [
+                    label,
+                    f"{size:,} ({tag})",
+                    common.ms(stats["median"]),
+                    common.ms(stats["p95"]),
+                    common.ms(stats["max"]),
+                    stats["n"],
+                ]
+            )
+    common.print_table(
+        ["what", "audience", "median", "p95", "max", "n"], rows, title="Start latency"
+    )
+    large = common.summary(http_samples["large"])
+    small = common.summary(http_samples["small"])
+    ratio = large["median"] / small["median"]
+    print(f"median ratio large/small audience (HTTP): {ratio:.2f}x")
+    targets = [
+        [
+            f"202 in < {TARGET_MS:.0f} ms at {args.clients:,} clients (median)",
+            common.ms(large["median"]),
+            common.verdict(large["median"] * 1000 < TARGET_MS),
+        ],
+        [
+            f"202 in < {TARGET_MS:.0f} ms at {args.clients:,} clients (p95)",
+            common.ms(large["p95"]),
+            common.verdict(large["p95"] * 1000 < TARGET_MS),
+        ],
+        [
+            "does not grow with the audience (median ratio < 1.5x)",
+            f"{ratio:.2f}x",
+            common.verdict(ratio < 1.5),
+        ],
+        [
+            "every start enqueued plan_run in Redis",
+            f"{queued}/{expected}",
+            common.verdict(queued == expected),
+        ],
+    ]
+    if resend:
+        large_resend = resend["large"]
+        ok = large_resend["status"] == 202 and large_resend["seconds"] * 1000 < TARGET_MS
+        targets.append(
+            [
+                f"force_resend of a planned {args.clients:,}-message run < {TARGET_MS:.0f} ms",
+                f"HTTP {large_resend['status']} in {common.ms(large_resend['seconds'])}",
+                common.verdict(ok),
+            ]
+        )
+    common.print_table(["target", "measured", "verdict"], targets, title="Targets")
+    common.save_results(
+        f"start-{args.clients}",
+        {
+            "machine": machine,
+            "http": http_samples,
+            "service": service_samples,
+            "queries": queries,
+            "force_resend": resend,
+            "targets": targets,
+        },
+    )
+    failed = any(row[2] == "FAIL" for row in targets)
+    return 1 if failed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authentication import SessionAuthentication
@@ -23,5 +23,5 @@ urlpatterns = [
     path("api/schema/", schema_view, name="schema"),
     path("api/schema", schema_view),
     path("api/", include("api.urls")),
-    path("docs/", docs_view, name="docs"),
+    re_path(r"^docs/?$", docs_view, name="docs"),
 ]

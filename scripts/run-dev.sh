@@ -34,17 +34,23 @@ pids+=($!)
 $BIN/celery -A Work beat --loglevel INFO &
 pids+=($!)
 
+# Credentials in URLs never reach the console or the logs.
+mask_url() { sed -E 's#://([^:/@]*):[^@]*@#://\1:***@#' <<<"$1"; }
+DB_SHOWN=$(mask_url "${DATABASE_URL:-}")
+BROKER_SHOWN=$(mask_url "${CELERY_BROKER_URL:-}")
+
 sleep 1
 cat <<TXT
 
   Task Delay Service is running.
     API       http://127.0.0.1:$PORT/api/
-    Docs      http://127.0.0.1:$PORT/docs/   (sign in with the superuser)
+    Docs      http://127.0.0.1:$PORT/docs/   (sign in with the superuser; "Authorize" with a token)
+    Schema    http://127.0.0.1:$PORT/api/schema/
     Admin     http://127.0.0.1:$PORT/admin/
   Get a token:
     curl -s -X POST http://127.0.0.1:$PORT/api/token/ -H 'Content-Type: application/json' \\
          -d '{"username": "<user>", "password": "<password>"}'
-  Database: ${DATABASE_URL:-SQLite (.data/db.sqlite3)}   Broker: ${CELERY_BROKER_URL:-filesystem (.data/broker)}
+  Database: ${DB_SHOWN:-SQLite (.data/db.sqlite3)}   Broker: ${BROKER_SHOWN:-filesystem (.data/broker)}
   SMS: ${SMS_GATEWAY_URL:-console provider (messages are logged, not sent)}
   Ctrl-C stops everything.
 

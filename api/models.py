@@ -175,11 +175,21 @@ OPEN_MESSAGE_STATUSES = (MessageStatus.PENDING, MessageStatus.SENDING, MessageSt
 
 
 class Message(models.Model):
+    # db_index=False: the unique (run, client) index and message_client_idx already serve
+    # these lookups; Django's default FK indexes would be two more b-trees to fill per row.
     run = models.ForeignKey(
-        CampaignRun, on_delete=models.PROTECT, related_name="messages", db_constraint=False
+        CampaignRun,
+        on_delete=models.PROTECT,
+        related_name="messages",
+        db_constraint=False,
+        db_index=False,
     )
     client = models.ForeignKey(
-        Client, on_delete=models.PROTECT, related_name="messages", db_constraint=False
+        Client,
+        on_delete=models.PROTECT,
+        related_name="messages",
+        db_constraint=False,
+        db_index=False,
     )
     status = models.CharField(
         max_length=16, choices=MessageStatus.choices, default=MessageStatus.PENDING

@@ -23,12 +23,14 @@ class NoRateLimit:
 
 
 class WindowRateLimiter:
-    """At most `rate` permits per window; windows are 1 s (longer when rate < 1/s)."""
+    """At most rate x window permits per window. Windows are 100 ms from 10/s up (so a burst
+    across a window boundary stays within a tenth of a second's worth), 1 s from 1/s, and
+    1/rate below that."""
 
     def __init__(self, rate: float):
         self.rate = rate
-        self.window_seconds = 1.0 if rate >= 1 else 1.0 / rate
-        self.per_window = max(1, math.floor(rate * self.window_seconds))
+        self.window_seconds = 0.1 if rate >= 10 else 1.0 if rate >= 1 else 1.0 / rate
+        self.per_window = max(1, math.ceil(rate * self.window_seconds))
         self._window = -1
         self._permits = 0  # taken for this process and not used yet
         self._window_closed = False  # nothing more to take in this window
@@ -39,9 +41,15 @@ class WindowRateLimiter:
         window = int(now // self.window_seconds)
         return window, (window + 1) * self.window_seconds - now
 
+    def permits_in(self, window: int) -> int:
+        """Permits of one window; fractions carry over, so 15/s in 100 ms windows is 1, 2, 1,
+        2, ... and the average is exact."""
+        share = self.rate * self.window_seconds
+        return math.floor(share * (window + 1)) - math.floor(share * window)
+
     async def _take_block(self, window: int) -> tuple[int, bool]:
         """(permits granted to this process in `window`, whether the window is now used up)."""
-        return self.per_window, True
+        return self.permits_in(window), True
 
     async def acquire(self) -> None:
         if self._lock is None:
@@ -77,15 +85,15 @@ class RedisWindowRateLimiter(WindowRateLimiter):
             key = f"{self.key}:{window}"
             async with self._client.pipeline(transaction=True) as pipe:
                 pipe.incrby(key, self.block)
-                pipe.expire(key, int(self.window_seconds) + 5)
+                pipe.expire(key, int(self.window_seconds) + 5)  # whole seconds, at least 5
                 total, _ = await pipe.execute()
         except Exception as exc:  # noqa: BLE001 - Redis down must not stop sending
             if not self._fallback_logged:
                 logger.warning("shared rate limiter unavailable (%s); limiting locally", exc)
                 self._fallback_logged = True
             self._client = None
-            return self.per_window, True
-        granted = max(0, min(self.block, self.per_window - (total - self.block)))
+            return self.permits_in(window), True
+        granted = max(0, min(self.block, self.permits_in(window) - (total - self.block)))
         return granted, granted < self.block
 
 

@@ -10,16 +10,19 @@ Procedure: N clients tagged 'bench' over 20 zones (set-based fixture, reused whe
 repetition a fresh campaign (09:00-21:00 daily window, start now, end in 3 days) and a
 scheduled run; api_message and the bare table are TRUNCATEd, VACUUM ANALYZEd and CHECKPOINTed
 before each timed statement; plan_run and the bare INSERT alternate which goes first. WAL
-volume and checkpoints during each statement are printed too (a 1M-row plan writes ~0.6 GB of
-WAL, enough to trigger a checkpoint at the default max_wal_size).
+volume (all sessions) and checkpoints during each statement are printed too: a 1M-row plan
+writes ~0.5 GB of WAL, enough to trigger a checkpoint at the default max_wal_size.
 
-The breakdown then times the same INSERT into a scratch table while adding api_message's real
-indexes (read from the catalog) one by one, so the cost of each index is visible, flags the
-redundant ones, and times the proposed alternatives (no ON CONFLICT, redundant indexes
-dropped, a partial open-run index).
+The breakdown then times the planner's statement into a scratch table while adding
+api_message's real indexes (read from the catalog) one by one, so the cost of each index is
+visible, flags redundant ones, and times the alternatives (ON CONFLICT, the old CASE form,
+ORDER BY, a partial open-run index, the plan split into client-id chunks run at once).
+`--compare ROUNDS` runs only the interleaved A/B of today's statement against those
+alternatives, the least noisy way to judge a change on a busy machine.
 
     .venv/bin/python bench/bench_planning.py --clients 1000000 --repeat 3
     .venv/bin/python bench/bench_planning.py --clients 100000
+    .venv/bin/python bench/bench_planning.py --clients 300000 --compare 7
 """
 
 from __future__ import annotations
@@ -63,13 +66,24 @@ def create_plain_table(name: str) -> None:
     common.execute(f"ALTER SEQUENCE {name}_id_seq OWNED BY {name}.id")  # noqa: S608
 
 
-def insert_sql(run, times: dict[str, datetime], now: datetime, *, table: str, mode: str):
-    """The planner's INSERT ... SELECT aimed at `table`; returns (sql, params).
+def insert_sql(
+    run,
+    times: dict[str, datetime],
+    now: datetime,
+    *,
+    table: str,
+    form: str = "values",
+    conflict: bool = False,
+    order: bool = False,
+    id_range: tuple[int, int] | None = None,
+):
+    """The planner's INSERT ... SELECT of the run's messages aimed at `table`; (sql, params).
 
-    mode "case" is what api.services.planning emits today: a CASE per timestamp column and an
-    IN list (the caller adds ON CONFLICT when the table has the unique index). "case-plain" is
-    the same statement without ON CONFLICT. "values" joins the audience to a VALUES list of
-    (zone, instant) instead of the CASE.
+    form "values" joins the audience to a VALUES list of (zone, instant), as
+    api.services.planning does since 3e7ed2b; "case" maps the zone with a CASE per timestamp
+    column and an IN list, as it did before. conflict adds ON CONFLICT (run_id, client_id) DO
+    NOTHING (needs the unique index), order adds ORDER BY (planned time, client id), id_range
+    keeps the clients with id in [low, high) (one chunk of a chunked plan).
     """
     from django.db import connection
 
@@ -80,31 +94,43 @@ def insert_sql(run, times: dict[str, datetime], now: datetime, *, table: str, mo
         campaign_audience(run.campaign).order_by().values("id", "timezone").query.sql_with_params()
     )
     adapt = connection.ops.adapt_datetimefield_value
-    if mode in ("case", "case-plain"):
-        case_sql = "CASE audience.timezone " + " ".join("WHEN %s THEN %s" for _ in times) + " END"
-        case_params: list = []
-        for zone_name, moment in times.items():
-            case_params += [zone_name, adapt(moment)]
-        zone_list = ", ".join(["%s"] * len(times))
-        sql = (
-            f"INSERT INTO {table} ({COLUMNS})"  # noqa: S608 - constant names, %s params
-            f" SELECT %s, audience.id, %s, {case_sql}, {case_sql}, 0, '', %s"
-            f" FROM ({audience_sql}) AS audience WHERE audience.timezone IN ({zone_list})"
-        )
-        params = [run.id, MessageStatus.PENDING, *case_params, *case_params, adapt(now)]
-        params += [*audience_params, *times.keys()]
-        return sql, params
-    values_sql = ", ".join("(%s, %s::timestamptz)" for _ in times)
-    values_params: list = []
+    pairs: list = []
     for zone_name, moment in times.items():
-        values_params += [zone_name, adapt(moment)]
-    sql = (
-        f"INSERT INTO {table} ({COLUMNS})"  # noqa: S608 - constant names, %s params
-        " SELECT %s, audience.id, %s, planned.at, planned.at, 0, '', %s"
-        f" FROM ({audience_sql}) AS audience"
-        f" JOIN (VALUES {values_sql}) AS planned (zone, at) ON planned.zone = audience.timezone"
-    )
-    params = [run.id, MessageStatus.PENDING, adapt(now), *audience_params, *values_params]
+        pairs += [zone_name, adapt(moment)]
+    where, where_params = [], []
+    if form == "case":
+        case_sql = "CASE audience.timezone " + " ".join("WHEN %s THEN %s" for _ in times) + " END"
+        select = f"SELECT %s, audience.id, %s, {case_sql}, {case_sql}, 0, '', %s"
+        select_params = [run.id, MessageStatus.PENDING, *pairs, *pairs, adapt(now)]
+        source = f" FROM ({audience_sql}) AS audience"
+        source_params = list(audience_params)
+        where.append(f"audience.timezone IN ({', '.join(['%s'] * len(times))})")
+        where_params += list(times)
+        order_sql = f" ORDER BY {case_sql}, audience.id"
+        order_params = pairs
+    else:
+        values_sql = ", ".join("(%s, %s::timestamptz)" for _ in times)
+        select = "SELECT %s, audience.id, %s, planned.at, planned.at, 0, '', %s"
+        select_params = [run.id, MessageStatus.PENDING, adapt(now)]
+        source = (
+            f" FROM ({audience_sql}) AS audience JOIN (VALUES {values_sql}) AS planned (zone, at)"
+            " ON planned.zone = audience.timezone"
+        )
+        source_params = [*audience_params, *pairs]
+        order_sql, order_params = " ORDER BY planned.at, audience.id", []
+    if id_range is not None:
+        where.append("audience.id >= %s AND audience.id < %s")
+        where_params += list(id_range)
+    sql = f"INSERT INTO {table} ({COLUMNS}) {select}{source}"  # noqa: S608 - constants, %s
+    params = [*select_params, *source_params]
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+        params += where_params
+    if order:
+        sql += order_sql
+        params += order_params
+    if conflict:
+        sql += " ON CONFLICT (run_id, client_id) DO NOTHING"
     return sql, params
 
 
@@ -153,26 +179,23 @@ def time_statement(sql: str, params: list, expected: int) -> dict:
     return {"seconds": elapsed(), **wal()}
 
 
-def time_in_chunks(sql: str, params: list, expected: int, chunks: int) -> dict:
-    """The statement split by client id range, the chunks run at once on their own
-    connections (each its own transaction); wall-clock seconds for all of them."""
+def time_in_chunks(build, expected: int, chunks: int) -> dict:
+    """`build(id_range) -> (sql, params)` run as `chunks` client-id ranges at once, each on its
+    own connection (its own transaction); wall-clock seconds for all of them."""
     import threading
 
     import psycopg
     from django.db import connection
 
-    low, high = common.fetchall("SELECT min(id), max(id) + 1 FROM api_client WHERE tag = 'bench'")[
-        0
-    ]
+    low, high = common.fetchall(
+        "SELECT min(id), max(id) + 1 FROM api_client WHERE tag = 'bench' AND deleted_at IS NULL"
+    )[0]
     step = -(-(high - low) // chunks)
     statements = []
     for number in range(chunks):
-        bounds = [low + number * step, min(low + (number + 1) * step, high)]
+        sql, params = build((low + number * step, min(low + (number + 1) * step, high)))
         with connection.cursor() as cursor:
-            text = cursor.mogrify(
-                sql + " AND audience.id >= %s AND audience.id < %s", params + bounds
-            )
-        statements.append(text)
+            statements.append(cursor.mogrify(sql, params))
     url = common.bench_database_url().replace("postgres://", "postgresql://", 1)
     connections = [psycopg.connect(url, autocommit=True) for _ in statements]
     counts: list[int] = []
@@ -211,9 +234,7 @@ def main_measurement(clients: int, repeat: int) -> dict:
         fresh_tables()
         _, run = common.create_campaign_and_run(tag="bench")
         now = timezone.now()
-        bare_sql, bare_params = insert_sql(
-            run, run_times(run, now), now, table=BARE_TABLE, mode="case"
-        )
+        bare_sql, bare_params = insert_sql(run, run_times(run, now), now, table=BARE_TABLE)
         steps = ["bare", "plan"] if index % 2 == 0 else ["plan", "bare"]
         for step in steps:
             if step == "bare":
@@ -268,9 +289,9 @@ def scratch_index_sql(index: dict, number: int) -> str:
 
 
 def breakdown_variants(indexes: list[dict]) -> list[dict]:
-    """Cumulative: bare, then api_message's indexes added one by one (primary key, the unique
-    arbiter with ON CONFLICT, the other named ones, the redundant ones last) until the scratch
-    table has exactly api_message's set; then the alternatives worth proposing."""
+    """Cumulative: bare, then api_message's indexes added one by one (primary key, unique,
+    the other non-redundant ones, the redundant ones last) until the scratch table has exactly
+    api_message's set ("today"); then alternatives, each compared with today."""
 
     def rank(index: dict) -> tuple:
         return (
@@ -281,88 +302,71 @@ def breakdown_variants(indexes: list[dict]) -> list[dict]:
         )
 
     ordered = sorted(indexes, key=rank)
-    redundant = [i for i in ordered if i["covered_by"]]
-    variants = [{"label": "bare: no index, CASE", "indexes": [], "conflict": False, "ref": None}]
+    variants = [{"key": "bare", "label": "bare: no index", "indexes": [], "ref": None}]
     chain: list[dict] = []
     for index in ordered:
         chain = [*chain, index]
-        label = f"+ {index['name']}"
-        if index["unique"] and not index["primary"]:
-            label += " + ON CONFLICT"
-        if index["covered_by"]:
-            label += " (redundant)"
+        label = f"+ {index['name']}" + (" (redundant)" if index["covered_by"] else "")
         variants.append(
-            {
-                "label": label,
-                "indexes": chain,
-                "conflict": any(i["unique"] and not i["primary"] for i in chain),
-                "ref": variants[-1]["label"],
-            }
+            {"key": index["name"], "label": label, "indexes": chain, "ref": variants[-1]["label"]}
         )
-    full = variants[-1]["label"]
-    variants[-1]["label"] = full = full + " = today"
-    variants.append(
-        {"label": "api_message, no ON CONFLICT", "indexes": ordered, "conflict": False, "ref": full}
+    variants[-1]["key"] = "today"
+    today = variants[-1]["label"] = variants[-1]["label"] + " = today"
+
+    def alternative(key: str, label: str, indexes: list[dict], **options) -> None:
+        variants.append({"key": key, "label": label, "indexes": indexes, "ref": today, **options})
+
+    alternative(
+        "conflict", "today + ON CONFLICT DO NOTHING (before 3e7ed2b)", ordered, conflict=True
     )
-    if redundant:
-        kept = [i for i in ordered if not i["covered_by"]]
-        variants.append(
-            {
-                "label": "api_message minus redundant indexes",
-                "indexes": kept,
-                "conflict": True,
-                "ref": full,
-            }
-        )
-        variants.append(
-            {
-                "label": "minus redundant, no ON CONFLICT (proposal)",
-                "indexes": kept,
-                "conflict": False,
-                "ref": full,
-            }
-        )
-        open_run = {
-            "name": "message_open_run_idx",
-            "definition": OPEN_RUN_INDEX,
-            "primary": False,
-            "unique": False,
-            "covered_by": None,
-        }
-        variants.append(
-            {
-                "label": "... + partial (run_id) WHERE open (proposal)",
-                "indexes": [*kept, open_run],
-                "conflict": False,
-                "ref": full,
-            }
-        )
-        variants.append(
-            {
-                "label": f"... the same in {PARALLEL} client-id chunks at once",
-                "indexes": [*kept, open_run],
-                "conflict": False,
-                "ref": full,
-                "parallel": PARALLEL,
-            }
-        )
+    alternative("case", "today, CASE instead of VALUES (before 3e7ed2b)", ordered, form="case")
+    alternative("order", "today + ORDER BY planned time, client id", ordered, order=True)
+    kept = [i for i in ordered if not i["covered_by"]]
+    if len(kept) < len(ordered):
+        alternative("kept", "today minus redundant indexes", kept)
+    open_run = {
+        "name": "message_open_run_idx",
+        "definition": OPEN_RUN_INDEX,
+        "primary": False,
+        "unique": False,
+        "covered_by": None,
+    }
+    alternative("open_run", "+ partial (run_id) WHERE open (sweep proposal)", [*kept, open_run])
+    alternative("chunks", f"today in {PARALLEL} client-id chunks at once", kept, parallel=PARALLEL)
     variants.append(
-        {
-            "label": "bare: no index, VALUES join",
-            "indexes": [],
-            "conflict": False,
-            "ref": variants[0]["label"],
-            "mode": "values",
-        }
+        {"key": "bare_case", "label": "bare, CASE", "indexes": [], "ref": "bare: no index"}
     )
     return variants
 
 
+def measure_variant(variant: dict, run, times, now, clients: int) -> dict:
+    """Scratch table with the variant's indexes, then its INSERT (or chunked INSERTs)."""
+    create_plain_table(SCRATCH_TABLE)
+    for number, index in enumerate(variant["indexes"]):
+        common.execute(scratch_index_sql(index, number))
+    common.vacuum_analyze(SCRATCH_TABLE)
+    options = {
+        "form": variant.get("form", "values"),
+        "conflict": variant.get("conflict", False),
+        "order": variant.get("order", False),
+    }
+    if variant.get("parallel"):
+        return time_in_chunks(
+            lambda id_range: insert_sql(
+                run, times, now, table=SCRATCH_TABLE, id_range=id_range, **options
+            ),
+            clients,
+            variant["parallel"],
+        )
+    sql, params = insert_sql(run, times, now, table=SCRATCH_TABLE, **options)
+    return time_statement(sql, params, clients)
+
+
 def breakdown(clients: int, repeat: int) -> tuple[list[dict], list[str]]:
-    from django.db import connection
     from django.utils import timezone
 
     from api.selectors import audience_by_timezone
+    from api.services.planning import plan_run
 
     common.execute("TRUNCATE api_message")
     _, run = common.create_campaign_and_run(tag="bench")
@@ -380,23 +384,8 @@ def breakdown(clients: int, repeat: int) -> tuple[list[dict], list[str]]:
             "ref": None,
         }
     )
-    indexes = common.table_indexes("api_message")
-    for variant in breakdown_variants(indexes):
-        sql, params = insert_sql(
-            run, times, now, table=SCRATCH_TABLE, mode=variant.get("mode", "case")
-        )
-        if variant["conflict"]:
-            sql += " ON CONFLICT (run_id, client_id) DO NOTHING"
-        runs = []
-        for _ in range(repeat):
-            create_plain_table(SCRATCH_TABLE)
-            for number, index in enumerate(variant["indexes"]):
-                common.execute(scratch_index_sql(index, number))
-            common.vacuum_analyze(SCRATCH_TABLE)
-            if variant.get("parallel"):
-                runs.append(time_in_chunks(sql, params, clients, variant["parallel"]))
-            else:
-                runs.append(time_statement(sql, params, clients))
+    for variant in breakdown_variants(common.table_indexes("api_message")):
+        runs = [measure_variant(variant, run, times, now, clients) for _ in range(repeat)]
         rows.append(
             {
                 "label": variant["label"],
@@ -415,16 +404,57 @@ def breakdown(clients: int, repeat: int) -> tuple[list[dict], list[str]]:
             )
         )
     common.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")  # noqa: S608 - constant name
-    # Where the time goes inside the real statement: EXPLAIN ANALYZE, rolled back.
-    sql, params = insert_sql(run, times, now, table="api_message", mode="case")
-    sql += " ON CONFLICT (run_id, client_id) DO NOTHING"
-    with connection.cursor() as cursor:
-        cursor.execute("BEGIN")
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, WAL, COSTS OFF) " + sql, params)
-        plan = [row[0] for row in cursor.fetchall()]
-        cursor.execute("ROLLBACK")
+    # The planner's own INSERT, captured from a plan_run and EXPLAIN ANALYZEd, rolled back.
+    plans = common.explain_captured(
+        lambda: plan_run(run_id=run.id), between=lambda: common.vacuum_analyze("api_message")
+    )
+    plan = next((lines for lines in plans if lines[0].lstrip().startswith("INSERT")), [])
     common.vacuum_analyze("api_message")
     return rows, plan
+
+
+def compare(clients: int, rounds: int) -> dict:
+    """Interleaved rounds on scratch tables: today's index set and statement against the
+    alternatives that matter (ON CONFLICT back, ORDER BY, chunks at once). Per-round ratios
+    cancel the slow drifts of a noisy machine better than separate medians do."""
+    from django.utils import timezone
+
+    common.execute("TRUNCATE api_message")
+    _, run = common.create_campaign_and_run(tag="bench")
+    now = timezone.now()
+    times = run_times(run, now)
+    variants = {v["key"]: v for v in breakdown_variants(common.table_indexes("api_message"))}
+    picked = {key: variants[key] for key in ("today", "conflict", "order", "chunks")}
+    samples: dict[str, list[float]] = {key: [] for key in picked}
+    for number in range(rounds):
+        keys = list(picked) if number % 2 == 0 else list(reversed(picked))
+        for key in keys:
+            measured = measure_variant(picked[key], run, times, now, clients)
+            samples[key].append(measured["seconds"])
+        print(
+            f"  round {number + 1}/{rounds}: "
+            + ", ".join(f"{key} {samples[key][-1]:.3f} s" for key in picked)
+        )
+    common.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")  # noqa: S608 - constant name
+    rows = []
+    for key, variant in picked.items():
+        ratios = [t / s for t, s in zip(samples["today"], samples[key], strict=True)]
+        med = common.median(samples[key])
+        rows.append(
+            [
+                variant["label"],
+                common.secs(med),
+                f"{clients / med:,.0f}",
+                f"{common.median(ratios):.2f}x",
+                f"{min(ratios):.2f}-{max(ratios):.2f}",
+            ]
+        )
+    common.print_table(
+        ["variant", "median", "rows/s", "speed vs today (median of rounds)", "range"],
+        rows,
+        title=f"A/B: {clients:,} rows, {rounds} interleaved rounds",
+    )
+    return {"clients": clients, "rounds": rounds, "samples": samples}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -434,6 +464,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-breakdown", action="store_true", help="skip the per-index cost breakdown"
     )
+    parser.add_argument(
+        "--compare",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="only run ROUNDS interleaved rounds of today's index set vs the proposals",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)
 
@@ -442,6 +479,12 @@ def main(argv: list[str] | None = None) -> int:
     machine = common.print_machine({"database": common.redact(url), "git": common.git_revision()})
     common.ensure_clients(args.clients, tag="bench")
     common.reset_campaigns()
+    if args.compare:
+        common.header("A/B: today's indexes vs the proposals")
+        outcome = compare(args.clients, args.compare)
+        common.reset_campaigns()
+        common.save_results(f"planning-compare-{args.clients}", {"machine": machine, **outcome})
+        return 0
     create_plain_table(BARE_TABLE)
 
     indexes = common.table_indexes("api_message")
@@ -514,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
         breakdown_rows, explain = breakdown(clients, args.repeat)
         medians = {row["label"]: common.median(row["seconds"]) for row in breakdown_rows}
         numbers = {row["label"]: number for number, row in enumerate(breakdown_rows, 1)}
-        base = medians["bare: no index, CASE"]
+        base = medians["bare: no index"]
         table = []
         for number, row in enumerate(breakdown_rows, 1):
             med = medians[row["label"]]
@@ -536,9 +579,9 @@ def main(argv: list[str] | None = None) -> int:
             table,
             title=f"Where planning time goes ({clients:,} rows; '+' rows are cumulative)",
         )
-        print("\nEXPLAIN (ANALYZE, BUFFERS, WAL) of plan_run's INSERT into api_message:")
-        for line in explain:
-            print("  " + line)
+        print("\nEXPLAIN (ANALYZE, BUFFERS) of the INSERT plan_run sends (captured, rolled back):")
+        for number, line in enumerate(explain):
+            print("  " + (line if number or len(line) < 160 else line[:157] + "..."))
 
     common.execute(f"DROP TABLE IF EXISTS {BARE_TABLE}")  # noqa: S608 - constant name
     common.reset_campaigns()

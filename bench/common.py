@@ -264,9 +264,16 @@ def reset_campaigns() -> None:
     execute("TRUNCATE api_message, api_campaignrun, api_campaign")
 
 
-def explain_captured(func: Callable[[], object], *, analyze: bool = True) -> list[list[str]]:
+def explain_captured(
+    func: Callable[[], object],
+    *,
+    analyze: bool = True,
+    between: Callable[[], object] | None = None,
+) -> list[list[str]]:
     """Run `func` once inside a rolled-back transaction, capturing its SQL; then EXPLAIN
-    (ANALYZE, BUFFERS) each captured statement, also rolled back. One plan per statement."""
+    (ANALYZE, BUFFERS) each captured statement, also rolled back. One plan per statement,
+    each [sql, plan lines...]. `between` runs after the capture (e.g. a VACUUM, so the
+    EXPLAIN does not wade through the rows the capture wrote and rolled back)."""
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext
 
@@ -279,6 +286,8 @@ def explain_captured(func: Callable[[], object], *, analyze: bool = True) -> lis
             raise _Rollback
     except _Rollback:
         pass
+    if between is not None:
+        between()
     plans = []
     options = "ANALYZE, BUFFERS, COSTS OFF" if analyze else "COSTS OFF"
     for query in captured.captured_queries:

@@ -36,12 +36,14 @@ QUICK = {
     ],
     "start": ["--clients", "100000", "--starts", "10", "--warmup", "2"],
     "dispatch": ["--messages", "20000", "--repeat", "1"],
+    "api": ["--messages", "100000", "--requests", "100"],
 }
 FULL = {
     "planning": ["--clients", "1000000", "--repeat", "3"],
     "sweep": ["--messages", "1000000"],
     "start": ["--clients", "1000000", "--starts", "20"],
-    "dispatch": [],
+    "dispatch": ["--messages", "100000", "--repeat", "3"],
+    "api": ["--messages", "1000000", "--requests", "300"],
 }
 
 

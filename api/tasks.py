@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from api.services import dispatch, planning
+from api.services import dispatch, planning, reconcile
 from api.services.campaigns import planning_lead
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,16 @@ def dispatch_messages() -> dict:
     if report.more_due:
         dispatch_messages.delay()
     return {"claimed": report.claimed, "outcomes": dict(report.outcomes)}
+
+
+@shared_task(name="api.tasks.reconcile_run", acks_late=True)
+def reconcile_run(run_id: int) -> dict:
+    """Move the run's unsent messages to match its status (pause/resume/cancel). Idempotent."""
+    moved = reconcile.reconcile_run_messages(run_id=run_id)
+    if moved:
+        dispatch_messages.delay()  # resumed messages may be due; harmless otherwise
+        dispatch.finish_completed_runs()
+    return {"run": run_id, "moved": moved}
 
 
 @shared_task(name="api.tasks.sweep", acks_late=True)

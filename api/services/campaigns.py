@@ -135,14 +135,11 @@ def _close_runs(campaign: Campaign, run_status: str, *, reason: str) -> None:
             campaign=campaign, status__in=ACTIVE_RUN_STATUSES
         )
     )
-    if not runs:
-        return
-    Message.objects.filter(
-        run__in=runs, status__in=(MessageStatus.PENDING, MessageStatus.PAUSED)
-    ).update(status=MessageStatus.CANCELLED, last_error=reason)
     CampaignRun.objects.filter(pk__in=[run.pk for run in runs]).update(
-        status=run_status, finished_at=timezone.now()
+        status=run_status, finished_at=timezone.now(), error=reason
     )
+    for run in runs:
+        _enqueue_after_commit("reconcile_run", run.id)
 
 
 @transaction.atomic
@@ -156,11 +153,9 @@ def pause_campaign(*, campaign_id: int) -> Campaign:
         )
     run = _active_run(campaign)
     if run is not None:
-        Message.objects.filter(run=run, status=MessageStatus.PENDING).update(
-            status=MessageStatus.PAUSED
-        )
         run.status = RunStatus.PAUSED
         run.save(update_fields=["status"])
+        _enqueue_after_commit("reconcile_run", run.id)  # pending messages become paused
     return _set_status(campaign, CampaignStatus.PAUSED)
 
 
@@ -177,18 +172,13 @@ def resume_campaign(*, campaign_id: int) -> Campaign:
     run = _active_run(campaign)
     planned = run is not None and run.planned_at is not None
     if run is not None:
-        # Messages whose moment passed while paused are due now; the send-time window check
-        # moves any that fall outside the client's window to the next opening.
-        Message.objects.filter(run=run, status=MessageStatus.PAUSED).update(
-            status=MessageStatus.PENDING
-        )
         run.status = RunStatus.RUNNING if planned else RunStatus.SCHEDULED
         run.save(update_fields=["status"])
-    if run is not None and not planned:
-        if campaign.start_datetime <= timezone.now() + planning_lead():
+        # Paused messages become pending again (then wake a dispatcher); those whose moment
+        # passed are due at once and the send-time window check re-plans any outside it.
+        _enqueue_after_commit("reconcile_run", run.id)
+        if not planned and campaign.start_datetime <= timezone.now() + planning_lead():
             _enqueue_after_commit("plan_run", run.id)
-    else:
-        _enqueue_after_commit("dispatch_messages")
     return _set_status(campaign, CampaignStatus.RUNNING if planned else CampaignStatus.SCHEDULED)
 
 

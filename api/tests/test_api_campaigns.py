@@ -732,7 +732,8 @@ def test_pause_holds_pending_messages_and_resume_sends_them(
 ):
     campaign_id, clients = waiting_campaign
 
-    paused = api.post(f"/api/campaigns/{campaign_id}/pause/")
+    with django_capture_on_commit_callbacks(execute=True):  # the worker applies the pause
+        paused = api.post(f"/api/campaigns/{campaign_id}/pause/")
 
     assert paused.status_code == 200, paused.content
     assert paused.json()["status"] == "paused"
@@ -780,14 +781,32 @@ def test_cancel_cancels_unsent_messages_and_nothing_is_sent(api, waiting_campaig
     )
 
 
-def test_cancel_a_paused_campaign_cancels_its_paused_messages(api, waiting_campaign):
+def test_cancel_a_paused_campaign_cancels_its_paused_messages(
+    api, waiting_campaign, django_capture_on_commit_callbacks
+):
     campaign_id, _ = waiting_campaign
-    api.post(f"/api/campaigns/{campaign_id}/pause/")
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/api/campaigns/{campaign_id}/pause/")
+    assert stats(api, campaign_id)["by_status"]["paused"] == 3
 
-    response = api.post(f"/api/campaigns/{campaign_id}/cancel/")
+    with django_capture_on_commit_callbacks(execute=True):  # the worker applies the cancel
+        response = api.post(f"/api/campaigns/{campaign_id}/cancel/")
 
     assert response.status_code == 200
     assert stats(api, campaign_id)["cancelled_messages"] == 3
+
+
+def test_a_pause_is_honoured_before_the_worker_moves_the_messages(api, waiting_campaign):
+    campaign_id, _ = waiting_campaign
+    api.post(f"/api/campaigns/{campaign_id}/pause/")  # the reconcile task has not run yet
+    Message.objects.filter(run__campaign_id=campaign_id).update(next_attempt_at=timezone.now())
+
+    from api.services.dispatch import dispatch_due_messages
+
+    dispatch_due_messages(time_budget=5)
+
+    assert locmem.outbox == []
+    assert stats(api, campaign_id)["by_status"]["paused"] == 3
 
 
 def test_pause_and_resume_a_campaign_that_waits_for_its_start(api, fast_forward):

@@ -167,8 +167,11 @@ def dispatch_due_messages(
         if following is None:
             break
         in_flight = following
-    if report.claimed:
+    if report.claimed and not report.more_due:
+        # Only once the backlog is drained: the check reads the run's messages, and a task
+        # that stopped on its time budget will be followed by another one anyway.
         finish_completed_runs()
+    if report.claimed:
         logger.info(
             "dispatch claimed=%s outcomes=%s more_due=%s",
             report.claimed,

@@ -222,6 +222,14 @@ class Message(models.Model):
                 name="message_lease_idx",
             ),
             models.Index(fields=["client"], name="message_client_idx"),
+            # "Does this run still owe anything?" in O(open work), not O(run): sent rows leave
+            # it. Costs ~1 s per 1M planned rows; saves ~35 ms on every sweep and dispatch end
+            # with a 200k-message run in flight (bench/README.md).
+            models.Index(
+                fields=["run"],
+                condition=Q(status__in=["pending", "sending", "paused"]),
+                name="message_open_run_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,6 +7,8 @@ for 20 % of the table to be dead; at a million rows that is 200,000 dead tuples 
 
 from django.db import migrations
 
+from api.migrations._postgres import postgres_only
+
 TUNE = (
     "ALTER TABLE api_message SET ("
     " autovacuum_vacuum_scale_factor = 0.01,"
@@ -23,13 +25,6 @@ RESET = (
     " autovacuum_vacuum_cost_delay)"
 )
 
-
-def postgres_only(sql):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
-
-    return run
 
 
 class Migration(migrations.Migration):

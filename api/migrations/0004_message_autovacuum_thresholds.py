@@ -7,6 +7,8 @@ path clean whatever the table's size (bench/README.md, "Autovacuum").
 
 from django.db import migrations
 
+from api.migrations._postgres import postgres_only
+
 TUNE = (
     "ALTER TABLE api_message SET ("
     " autovacuum_vacuum_scale_factor = 0.0,"
@@ -24,13 +26,6 @@ BACK = (
     " autovacuum_vacuum_insert_scale_factor = 0.05)"
 )
 
-
-def postgres_only(sql):
-    def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
-
-    return run
 
 
 class Migration(migrations.Migration):

@@ -75,10 +75,11 @@ def main() -> None:
     first = ["/api/messages/?page_size=50"] * args.requests
     report("first page (50)", timed_requests(client, first, headers))
 
-    deep, next_url = [], "/api/messages/?page_size=1000"
+    first_page = "/api/messages/?page_size=1000"
+    deep, next_url = [], first_page
     for _ in range(args.requests):
-        response = client.get(next_url, **headers)
-        next_url = response.json()["next"].replace("http://testserver", "")
+        link = client.get(next_url, **headers).json()["next"]
+        next_url = link.replace("http://testserver", "") if link else first_page
         deep.append(next_url)
     report("deep pages (cursor, walked)", timed_requests(client, deep, headers))
 

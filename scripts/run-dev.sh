@@ -19,14 +19,19 @@ $BIN/python manage.py ensure_superuser
 
 pids=()
 stop() {
-  trap - INT TERM EXIT
+  # Ignore further INT/TERM: Ctrl-C (or `timeout`) signals the whole process group, and a second
+  # signal must not cut the shutdown short and leave a worker behind.
+  trap '' INT TERM
+  trap - EXIT
   echo "Stopping..."
   kill -TERM "${pids[@]}" 2>/dev/null || true
   # Give each a graceful shutdown (a worker finishes its batch), then make sure nothing is left.
   for _ in $(seq 30); do
     alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
+    for pid in "${pids[@]}"; do
+      if kill -0 "$pid" 2>/dev/null; then alive=1; fi
+    done
+    if [ "$alive" = 0 ]; then break; fi
     sleep 0.5
   done
   for pid in "${pids[@]}"; do

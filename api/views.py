@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -11,7 +10,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
@@ -30,6 +29,7 @@ from .serializers import (
     StatsSerializer,
 )
 from .services import campaigns as campaign_services
+from .services import clients as client_services
 
 ERROR = OpenApiResponse(description="JSON error naming the offending field")
 CONFLICT = OpenApiResponse(description="The campaign's state does not allow this action")
@@ -92,24 +92,15 @@ class ClientViewSet(viewsets.ModelViewSet):
     lookup_value_regex = r"\d+"
 
     def perform_create(self, serializer):
-        self._save(serializer)
+        serializer.instance = client_services.create_client(fields=serializer.validated_data)
 
     def perform_update(self, serializer):
-        self._save(serializer)
-
-    @staticmethod
-    def _save(serializer):
-        # The partial unique index is the last word when two requests race for one phone.
-        try:
-            with transaction.atomic():
-                serializer.save()
-        except IntegrityError:
-            raise serializers.ValidationError(
-                {"phone_number": ["A client with this phone number already exists."]}
-            ) from None
+        serializer.instance = client_services.update_client(
+            client_id=serializer.instance.pk, fields=serializer.validated_data
+        )
 
     def perform_destroy(self, instance):
-        campaign_services.delete_client(client_id=instance.pk)
+        client_services.delete_client(client_id=instance.pk)
 
 
 def _force_resend(request) -> bool:

@@ -19,9 +19,6 @@ from api.models import (
     Campaign,
     CampaignRun,
     CampaignStatus,
-    Client,
-    Message,
-    MessageStatus,
     RunStatus,
 )
 from api.selectors import campaign_audience
@@ -202,16 +199,3 @@ def delete_campaign(*, campaign_id: int) -> None:
             field="status",
         )
     campaign.delete()
-
-
-@transaction.atomic
-def delete_client(*, client_id: int) -> None:
-    """Soft-delete: the client leaves every audience, its unsent messages are cancelled and
-    its message history stays. The phone number becomes free for a new client."""
-    now = timezone.now()
-    updated = Client.objects.filter(pk=client_id).update(deleted_at=now, updated_at=now)
-    if not updated:
-        raise InvalidRequest("Client not found.", field="client")
-    Message.objects.filter(
-        client_id=client_id, status__in=(MessageStatus.PENDING, MessageStatus.PAUSED)
-    ).update(status=MessageStatus.CANCELLED, last_error="client deleted")

@@ -286,7 +286,7 @@ def test_a_resend_after_an_unknown_outcome_is_deduplicated_by_the_gateway(gatewa
 
 @pytest.mark.django_db
 def test_deleted_client_is_not_sent(gateway, http_provider):
-    from api.services.campaigns import delete_client
+    from api.services.clients import delete_client
 
     _, run = make_campaign(clients=2)
     victim = run.messages.first()

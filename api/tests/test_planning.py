@@ -170,7 +170,7 @@ def test_planning_is_a_fixed_number_of_queries_whatever_the_audience():
 
 @pytest.mark.django_db
 def test_planning_uses_the_audience_at_planning_time_without_deleted_clients():
-    from api.services.campaigns import delete_client
+    from api.services.clients import delete_client
 
     campaign = CampaignFactory(tag="later")
     kept, removed = ClientFactory.create_batch(2, tag="later")

@@ -1,0 +1,46 @@
+"""Client writes: create, update, soft delete."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from api.exceptions import InvalidRequest
+from api.models import Client, Message, MessageStatus
+
+DUPLICATE_PHONE = "A client with this phone number already exists."
+
+
+def create_client(*, fields: dict) -> Client:
+    """Create a client; a phone number already in use is a 400 naming phone_number."""
+    try:
+        with transaction.atomic():
+            return Client.objects.create(**fields)
+    except IntegrityError:  # the partial unique index settles a race between two requests
+        raise InvalidRequest(DUPLICATE_PHONE, field="phone_number") from None
+
+
+def update_client(*, client_id: int, fields: dict) -> Client:
+    """Change a client's fields; its planned messages keep the phone/zone read at send time."""
+    try:
+        with transaction.atomic():
+            client = Client.objects.select_for_update().get(pk=client_id)
+            for name, value in fields.items():
+                setattr(client, name, value)
+            client.save()
+            return client
+    except IntegrityError:
+        raise InvalidRequest(DUPLICATE_PHONE, field="phone_number") from None
+
+
+@transaction.atomic
+def delete_client(*, client_id: int) -> None:
+    """Soft-delete: the client leaves every audience, its unsent messages are cancelled and
+    its message history stays. The phone number becomes free for a new client."""
+    now = timezone.now()
+    updated = Client.objects.filter(pk=client_id).update(deleted_at=now, updated_at=now)
+    if not updated:
+        raise InvalidRequest("Client not found.", field="client")
+    Message.objects.filter(
+        client_id=client_id, status__in=(MessageStatus.PENDING, MessageStatus.PAUSED)
+    ).update(status=MessageStatus.CANCELLED, last_error="client deleted")

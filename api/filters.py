@@ -1,13 +1,44 @@
 import django_filters
 
-from .models import Client, Message, MessageStatus
+from .models import (
+    MESSAGE_ID_RUN_STRIDE,
+    CampaignRun,
+    Client,
+    Message,
+    MessageStatus,
+    message_id,
+    of_runs,
+)
+
+MAX_RUN_ID = 2**31  # beyond it a run's id range leaves bigint
 
 
 class MessageFilter(django_filters.FilterSet):
-    campaign = django_filters.NumberFilter(field_name="run__campaign_id")
-    run = django_filters.NumberFilter(field_name="run_id")
-    client = django_filters.NumberFilter(field_name="client_id")
+    """Run, campaign and client filters are written as id lookups (a run is an id range, a
+    client's message in a run one id), so Postgres reads only the partitions concerned."""
+
+    campaign = django_filters.NumberFilter(method="filter_campaign")
+    run = django_filters.NumberFilter(method="filter_run")
+    client = django_filters.NumberFilter(method="filter_client")
     status = django_filters.ChoiceFilter(choices=MessageStatus.choices)
+
+    def filter_campaign(self, queryset, name, value):
+        runs = CampaignRun.objects.filter(campaign_id=value).values_list("id", flat=True)
+        return queryset.filter(of_runs(runs))
+
+    def filter_run(self, queryset, name, value):
+        run_id = int(value)
+        if not 0 <= run_id < MAX_RUN_ID:
+            return queryset.none()
+        return queryset.filter(of_runs([run_id]), run_id=run_id)
+
+    def filter_client(self, queryset, name, value):
+        client_id = int(value)
+        if not 0 <= client_id < MESSAGE_ID_RUN_STRIDE:
+            return queryset.none()
+        runs = CampaignRun.objects.values_list("id", flat=True)
+        ids = [message_id(run_id, client_id) for run_id in runs]
+        return queryset.filter(pk__any_of=ids, client_id=client_id)
 
     class Meta:
         model = Message

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
-from .models import Campaign, CampaignRun, Client, Message, MessageStatus
+from .models import Campaign, CampaignRun, Client, Message, MessageStatus, of_runs
 
 
 def normalize_client_filter(raw) -> dict[str, list[str]]:
@@ -121,7 +121,7 @@ def campaign_stats(campaign: Campaign) -> dict:
     """Message counts of every run of the campaign, by status, plus the latest run."""
     by_status = _empty_counts()
     rows = (
-        Message.objects.filter(run__campaign_id=campaign.id)
+        Message.objects.filter(of_runs(campaign.runs.values_list("id", flat=True)))
         .order_by()
         .values_list("status")
         .annotate(n=Count("id"))

@@ -55,11 +55,20 @@ def sweep() -> dict:
     runs = planning.due_scheduled_runs(now=now, lead=planning_lead())
     for run_id in runs:
         plan_run.delay(run_id)
+    stale = reconcile.runs_out_of_line(now=now, cancelled_within=dispatch.CANCELLED_RUN_REAP_WINDOW)
+    for run_id in stale:
+        reconcile_run.delay(run_id)
     dispatch.finish_completed_runs()
     due = dispatch.due_messages_exist(now=now)
     if due:
         dispatch_messages.delay()
-    summary = {"reaped": reaped, "expired": expired, "planning": len(runs), "due": due}
-    if reaped or expired or runs:
+    summary = {
+        "reaped": reaped,
+        "expired": expired,
+        "planning": len(runs),
+        "reconciling": len(stale),
+        "due": due,
+    }
+    if reaped or expired or runs or stale:
         logger.info("sweep %s", summary)
     return summary

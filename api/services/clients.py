@@ -6,7 +6,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from api.exceptions import InvalidRequest
-from api.models import Client, Message, MessageStatus
+from api.models import CampaignRun, Client, Message, MessageStatus, RunStatus, message_id
 
 DUPLICATE_PHONE = "A client with this phone number already exists."
 
@@ -41,6 +41,12 @@ def delete_client(*, client_id: int) -> None:
     updated = Client.objects.filter(pk=client_id).update(deleted_at=now, updated_at=now)
     if not updated:
         raise InvalidRequest("Client not found.", field="client")
+    # Unsent messages live only in runs that are not over; the client's message in each is
+    # one primary-key lookup (its id is derived from run and client).
+    open_runs = CampaignRun.objects.filter(
+        status__in=(RunStatus.SCHEDULED, RunStatus.RUNNING, RunStatus.PAUSED)
+    ).values_list("id", flat=True)
     Message.objects.filter(
-        client_id=client_id, status__in=(MessageStatus.PENDING, MessageStatus.PAUSED)
+        pk__any_of=[message_id(run_id, client_id) for run_id in open_runs],
+        status__in=(MessageStatus.PENDING, MessageStatus.PAUSED),
     ).update(status=MessageStatus.CANCELLED, last_error="client deleted")

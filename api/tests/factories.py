@@ -4,6 +4,7 @@ import factory
 from django.utils import timezone
 
 from api.models import Campaign, CampaignRun, Client, Message, MessageStatus, RunStatus
+from api.partitions import ensure_run_partition
 
 
 class ClientFactory(factory.django.DjangoModelFactory):
@@ -39,8 +40,16 @@ class CampaignRunFactory(factory.django.DjangoModelFactory):
 
 
 class MessageFactory(factory.django.DjangoModelFactory):
+    """A message written directly (the run's partition is created first on Postgres)."""
+
     class Meta:
         model = Message
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        run = kwargs["run"]
+        ensure_run_partition(run.pk)
+        return super()._create(model_class, *args, **kwargs)
 
     run = factory.SubFactory(CampaignRunFactory)
     client = factory.SubFactory(ClientFactory)

@@ -6,7 +6,7 @@ claims.py (claim_due_messages) -> outcomes.py (before_send, after_send, record_t
 
 from api.providers.base import OutgoingSms
 
-from .claims import ClaimedMessage, _claim_sql, claim_due_messages
+from .claims import ClaimedMessage, _claim_sql, claim_due_messages, sending_run_ids
 from .loop import (
     DispatchReport,
     PreparedBatch,
@@ -17,6 +17,7 @@ from .loop import (
 )
 from .outcomes import Transition, after_send, before_send, record_transitions, retry_delay
 from .sweep import (
+    CANCELLED_RUN_REAP_WINDOW,
     due_messages_exist,
     expire_ended_campaigns,
     finish_completed_runs,
@@ -24,6 +25,7 @@ from .sweep import (
 )
 
 __all__ = [
+    "CANCELLED_RUN_REAP_WINDOW",
     "ClaimedMessage",
     "DispatchReport",
     "OutgoingSms",
@@ -36,6 +38,7 @@ __all__ = [
     "complete_batch",
     "deliver_batch",
     "dispatch_due_messages",
+    "sending_run_ids",
     "due_messages_exist",
     "expire_ended_campaigns",
     "finish_completed_runs",

@@ -18,9 +18,12 @@ from django.db import connection
 from django.utils import timezone
 
 from api.models import (
+    CampaignRun,
     Client,
     Message,
     MessageStatus,
+    RunStatus,
+    run_message_ids,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,16 +41,37 @@ class ClaimedMessage:
 
 
 # --- claiming -----------------------------------------------------------------------------
-def _claim_sql() -> str:
+def sending_run_ids() -> list[int]:
+    """Runs whose pending messages may be claimed: the running ones. A paused or cancelled
+    run's pending rows (before reconcile has moved them) simply wait; nothing else is open."""
+    return list(
+        CampaignRun.objects.filter(status=RunStatus.RUNNING)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+def run_ranges_sql(run_ids: list[int]) -> str:
+    """`(id >= a AND id < b) OR ...` over the runs' id ranges, as literals (ints only), so
+    Postgres prunes every other run's partition when it plans the statement."""
+    ranges = []
+    for run_id in run_ids:
+        low, high = run_message_ids(int(run_id))
+        ranges.append(f"(id >= {low} AND id < {high})")
+    return "(" + " OR ".join(ranges) + ")"
+
+
+def _claim_sql(run_ids: list[int]) -> str:
     table = connection.ops.quote_name(Message._meta.db_table)
+    runs = run_ranges_sql(run_ids)
     due = (
-        f"SELECT id FROM {table} WHERE status = %s AND next_attempt_at <= %s"
+        f"SELECT id FROM {table} WHERE status = %s AND next_attempt_at <= %s AND {runs}"
         " ORDER BY next_attempt_at LIMIT %s"
     )
     if connection.features.has_select_for_update_skip_locked:
         # `id = ANY(ARRAY(...))` pins the plan to primary-key lookups; a plain `IN (SELECT ...)`
         # was planned as a hash semi-join over a sequential scan: O(table) per claim.
-        where = f"id = ANY(ARRAY({due} FOR UPDATE SKIP LOCKED))"
+        where = f"id = ANY(ARRAY({due} FOR UPDATE SKIP LOCKED)) AND {runs}"
     else:
         where = f"id IN ({due})"  # SQLite: one writer at a time, so the statement is atomic
     return (
@@ -59,15 +83,19 @@ def _claim_sql() -> str:
 def claim_due_messages(
     *, limit: int, now: datetime | None = None
 ) -> tuple[int, list[ClaimedMessage]]:
-    """Claim up to `limit` due messages for this worker; returns (claim token, messages)."""
+    """Claim up to `limit` due messages of running runs for this worker; returns
+    (claim token, messages)."""
     now = now or timezone.now()
     token = secrets.randbits(62)
+    run_ids = sending_run_ids()
+    if not run_ids:
+        return token, []
     adapt = connection.ops.adapt_datetimefield_value
     lease_until = now + timedelta(seconds=settings.DISPATCH_LEASE_SECONDS)
     params = [MessageStatus.SENDING, adapt(lease_until), token]
     params += [MessageStatus.PENDING, adapt(now), limit]
     with connection.cursor() as cursor:  # one statement: atomic without a transaction block
-        cursor.execute(_claim_sql(), params)
+        cursor.execute(_claim_sql(run_ids), params)
         claimed = [ClaimedMessage(*row) for row in cursor.fetchall()]
     return token, claimed
 

@@ -3,33 +3,59 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Exists, F, OuterRef
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from api.models import (
-    OPEN_MESSAGE_STATUSES,
     Campaign,
     CampaignRun,
     CampaignStatus,
     Message,
     MessageStatus,
     RunStatus,
+    of_runs,
 )
+
+from .claims import sending_run_ids
 
 logger = logging.getLogger(__name__)
 
 
+# A cancelled run may still hold messages whose worker died mid-send; its leases are reaped
+# for this long after the cancel (leases last minutes; this covers a sweep down for days).
+CANCELLED_RUN_REAP_WINDOW = timedelta(days=7)
+
+
 def reap_expired_leases(*, now: datetime | None = None) -> int:
-    """Messages whose worker died mid-send go back to pending, due at once."""
+    """Messages whose worker died mid-send go back to pending, due at once (in a cancelled
+    run: cancelled, as the send-time check would have made them)."""
     now = now or timezone.now()
-    count = Message.objects.filter(status=MessageStatus.SENDING, lease_expires_at__lt=now).update(
+    live = list(
+        CampaignRun.objects.filter(status__in=(RunStatus.RUNNING, RunStatus.PAUSED)).values_list(
+            "id", flat=True
+        )
+    )
+    cancelled = list(
+        CampaignRun.objects.filter(
+            status=RunStatus.CANCELLED, finished_at__gte=now - CANCELLED_RUN_REAP_WINDOW
+        ).values_list("id", flat=True)
+    )
+    expired = Q(status=MessageStatus.SENDING, lease_expires_at__lt=now)
+    count = Message.objects.filter(of_runs(live), expired).update(
         status=MessageStatus.PENDING,
         next_attempt_at=now,
         lease_expires_at=None,
         claim_token=None,
         last_error="lease expired (worker lost); sending again",
+    )
+    count += Message.objects.filter(of_runs(cancelled), expired).update(
+        status=MessageStatus.CANCELLED,
+        lease_expires_at=None,
+        claim_token=None,
+        last_error="run cancelled (worker lost mid-send)",
     )
     if count:
         logger.warning("reaped %s messages with expired leases", count)
@@ -47,7 +73,7 @@ def expire_ended_campaigns(*, now: datetime | None = None) -> int:
     if not run_ids:
         return 0
     count = Message.objects.filter(
-        run_id__in=run_ids, status__in=(MessageStatus.PENDING, MessageStatus.PAUSED)
+        of_runs(run_ids), status__in=(MessageStatus.PENDING, MessageStatus.PAUSED)
     ).update(status=MessageStatus.EXPIRED, last_error="campaign ended")
     # A run that never got planned before its end has nothing left to do.
     CampaignRun.objects.filter(
@@ -57,15 +83,39 @@ def expire_ended_campaigns(*, now: datetime | None = None) -> int:
     return count
 
 
+def run_has_open_messages(run_id: int) -> bool:
+    """Whether the run still owes a send: a pending (the due index), sending (the lease index)
+    or paused message. Each probe is ordered by its index's key so that it walks that partial
+    index, O(1), never the run's sent rows; paused rows (a resume in progress) have no index
+    and are looked for last. One statement, so one snapshot: a row moving from sending back to
+    pending between two probes cannot slip past both."""
+    messages = Message.objects.filter(of_runs([run_id]))
+    probes = (
+        messages.filter(status=MessageStatus.PENDING).order_by("next_attempt_at"),
+        messages.filter(status=MessageStatus.SENDING).order_by("lease_expires_at"),
+        messages.filter(status=MessageStatus.PAUSED).order_by(),
+    )
+    parts, params = [], []
+    for probe in probes:
+        sql, probe_params = probe.values("id")[:1].query.sql_with_params()
+        parts.append(f"EXISTS (SELECT 1 FROM ({sql}) AS probe)")
+        params += probe_params
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + " OR ".join(parts), params)
+        return bool(cursor.fetchone()[0])
+
+
 def finish_completed_runs() -> int:
     """Runs with nothing left to send are finished, and so are their campaigns."""
     now = timezone.now()
-    open_messages = Message.objects.filter(run_id=OuterRef("pk"), status__in=OPEN_MESSAGE_STATUSES)
-    finished = (
-        CampaignRun.objects.filter(status=RunStatus.RUNNING, planned_at__isnull=False)
-        .filter(~Exists(open_messages))
-        .update(status=RunStatus.FINISHED, finished_at=now)
-    )
+    running = CampaignRun.objects.filter(status=RunStatus.RUNNING, planned_at__isnull=False)
+    done = [run_id for run_id in running.values_list("id", flat=True)]
+    done = [run_id for run_id in done if not run_has_open_messages(run_id)]
+    finished = 0
+    if done:
+        finished = CampaignRun.objects.filter(pk__in=done, status=RunStatus.RUNNING).update(
+            status=RunStatus.FINISHED, finished_at=now
+        )
     if finished:
         active_runs = CampaignRun.objects.filter(
             campaign_id=OuterRef("pk"),
@@ -80,8 +130,11 @@ def finish_completed_runs() -> int:
 
 
 def due_messages_exist(*, now: datetime | None = None) -> bool:
-    """Whether any message is due. The ORDER BY pins the plan to the partial due index: a bare
-    EXISTS was planned as a sequential scan (sent rows keep past times), O(table) at 1M rows."""
+    """Whether any message of a running run is due. The ORDER BY pins the plan to the partial
+    due index: a bare EXISTS was planned as a sequential scan (sent rows keep past times),
+    O(table) at 1M rows; the id ranges keep other runs' partitions out of the plan."""
     now = now or timezone.now()
-    due = Message.objects.filter(status=MessageStatus.PENDING, next_attempt_at__lte=now)
+    due = Message.objects.filter(
+        of_runs(sending_run_ids()), status=MessageStatus.PENDING, next_attempt_at__lte=now
+    )
     return due.order_by("next_attempt_at").values_list("id", flat=True).first() is not None

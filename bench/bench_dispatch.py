@@ -83,11 +83,19 @@ def sink_stats(port: int) -> dict:
 
 
 def prepare_messages(count: int) -> None:
-    """`count` due pending messages of one running campaign, written with set-based SQL."""
+    """`count` due pending messages of one running campaign, written with set-based SQL into
+    the run's own partition (loaded bare, then indexed in bulk, as planning does)."""
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
+
+    from api.models import MESSAGE_ID_RUN_STRIDE
+    from api.partitions import create_run_partition
+    from bench import common
 
     call_command("migrate", verbosity=0)
+    # TRUNCATE empties the message partitions but keeps them: drop them, so the run (id 1
+    # again after RESTART IDENTITY) gets a fresh one and every round starts alike.
+    common.drop_message_partitions()
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE api_message, api_campaignrun, api_campaign, api_client RESTART IDENTITY"
@@ -108,15 +116,22 @@ def prepare_messages(count: int) -> None:
         cursor.execute(
             "INSERT INTO api_campaignrun (campaign_id, number, status, force_resend,"
             " planned_messages, skipped_clients, error, created_at, planned_at)"
-            " SELECT id, 1, 'running', false, %s, 0, '', now(), now() FROM api_campaign",
+            " SELECT id, 1, 'running', false, %s, 0, '', now(), now() FROM api_campaign"
+            " RETURNING id",
             [count],
         )
-        cursor.execute(
-            "INSERT INTO api_message (run_id, client_id, status, planned_send_at,"
-            " next_attempt_at, attempts, last_error, created_at)"
-            " SELECT 1, id, 'pending', now() - interval '1 minute',"
-            " now() - interval '1 minute', 0, '', now() FROM api_client"
-        )
+        (run_id,) = cursor.fetchone()
+    # Message ids are derived: run * 2**32 + client (api.models.message_id).
+    load = (
+        "INSERT INTO {partition} (id, run_id, client_id, status, planned_send_at,"
+        " next_attempt_at, attempts, last_error, created_at)"
+        f" SELECT %s * {MESSAGE_ID_RUN_STRIDE} + id, %s, id, 'pending',"
+        " now() - interval '1 minute', now() - interval '1 minute', 0, '', now() FROM api_client",
+        [run_id, run_id],
+    )
+    with transaction.atomic():
+        create_run_partition(run_id, load=load)
+    with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE api_message")
         cursor.execute("ANALYZE api_client")
 
@@ -247,8 +262,9 @@ def main() -> None:
         f"{verdict(e2e / base >= 0.6)} (stretch 80 %: {verdict(e2e / base >= 0.8)})"
     )
     print(f"worker peak RSS         {max(rss):8.0f} MB    target < 200: {verdict(max(rss) < 200)}")
-    # The sink lives across rounds and each round reuses the same ids (messages 1..N and the
-    # baseline's), so 2N repeats per extra round are expected; more would be a double send.
+    # The sink lives across rounds and each round reuses the same ids (run 1's messages,
+    # 2**32 + client 1..N, and the baseline's, 10**9 apart per process: never equal), so 2N
+    # repeats per extra round are expected; more would be a double send.
     expected_repeats = (args.repeat - 1) * 2 * args.messages
     print(
         f"sink: {stats['requests']} requests, repeated ids {stats['duplicates']}"

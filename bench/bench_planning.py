@@ -3,26 +3,27 @@
 Targets (from the issue):
   * >= 200,000 messages/s: a 1,000,000-client audience over 20 IANA zones planned in <= 5 s;
   * memory flat in audience size: peak RSS growth of the planning process < 50 MB at 1M;
-  * >= 50 % of a bare `INSERT ... SELECT` of the same rows into a table with no indexes or
-    constraints, measured in the same run (ratio = bare seconds / plan_run seconds).
+  * >= 50 % of a bare `INSERT ... SELECT` of the same rows (same ids, same values) into a
+    table with no index, no constraint and no primary key, measured in the same run
+    (ratio = bare seconds / plan_run seconds).
 
 Procedure: N clients tagged 'bench' over 20 zones (set-based fixture, reused when present); per
 repetition a fresh campaign (09:00-21:00 daily window, start now, end in 3 days) and a
-scheduled run; api_message and the bare table are TRUNCATEd, VACUUM ANALYZEd and CHECKPOINTed
-before each timed statement; plan_run and the bare INSERT alternate which goes first. WAL
-volume (all sessions) and checkpoints during each statement are printed too: a 1M-row plan
-writes ~0.5 GB of WAL, enough to trigger a checkpoint at the default max_wal_size.
+scheduled run; the message partitions are dropped, the bare table TRUNCATEd, both VACUUM
+ANALYZEd and a CHECKPOINT taken before each timed call; plan_run and the bare INSERT alternate
+which goes first. WAL volume (all sessions) and checkpoints during each are printed too.
 
-The breakdown then times the planner's statement into a scratch table while adding
-api_message's real indexes (read from the catalog) one by one, so the cost of each index is
-visible, flags redundant ones, and times the alternatives (ON CONFLICT, the old CASE form,
-ORDER BY, a partial open-run index, the plan split into client-id chunks run at once).
-`--compare ROUNDS` runs only the interleaved A/B of today's statement against those
-alternatives, the least noisy way to judge a change on a busy machine.
+plan_run on Postgres loads the run into a new partition with no index, then builds its primary
+key and due index in bulk and attaches it (api/partitions.py). The breakdown times each
+statement plan_run sends (captured with an execute wrapper), then the alternatives on a scratch
+table: the same rows with today's indexes maintained row by row (what plain tables do), with
+ON CONFLICT, with ids from a sequence, and the index set of the design before partitioning.
+`--compare ROUNDS` runs only an interleaved A/B of plan_run's bulk path against the row-by-row
+insert, the least noisy way to judge a change on a busy machine.
 
-    .venv/bin/python bench/bench_planning.py --clients 1000000 --repeat 3
+    .venv/bin/python bench/bench_planning.py --clients 1000000 --repeat 5
     .venv/bin/python bench/bench_planning.py --clients 100000
-    .venv/bin/python bench/bench_planning.py --clients 300000 --compare 7
+    .venv/bin/python bench/bench_planning.py --clients 1000000 --compare 5
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,7 +41,7 @@ from bench import common  # noqa: I001 - the path line above must run first
 BARE_TABLE = "bench_bare_message"
 SCRATCH_TABLE = "bench_variant_message"
 COLUMNS = (
-    "run_id, client_id, status, planned_send_at, next_attempt_at, attempts, last_error,"
+    "id, run_id, client_id, status, planned_send_at, next_attempt_at, attempts, last_error,"
     " created_at"
 )
 TARGET_RATE = 200_000  # messages/s
@@ -47,23 +49,34 @@ TARGET_SECONDS_AT_1M = 5.0
 TARGET_RSS_MB = 50.0
 TARGET_RATIO = 0.50
 
+# The message table's index set before it was partitioned (sequence ids; last measured with
+# plan_run at 10.1 s per 1M on 2026-11-26), for the record.
+OLD_DESIGN_INDEXES = (
+    "ALTER TABLE {t} ADD PRIMARY KEY (id)",
+    "CREATE UNIQUE INDEX {t}_run_client ON {t} (run_id, client_id)",
+    "CREATE INDEX {t}_due ON {t} (next_attempt_at) WHERE status = 'pending'",
+    "CREATE INDEX {t}_lease ON {t} (lease_expires_at) WHERE status = 'sending'",
+    "CREATE INDEX {t}_client ON {t} (client_id)",
+    "CREATE INDEX {t}_open_run ON {t} (run_id) WHERE status IN ('pending', 'sending', 'paused')",
+)
 
-def create_plain_table(name: str) -> None:
-    """api_message's columns with no index, no constraint (not even NOT NULL) and no PK.
 
-    The id still comes from a sequence, as api_message's identity column does.
-    """
+def create_plain_table(name: str, *, sequence: bool = False) -> None:
+    """api_message's columns with no index, no constraint (not even NOT NULL) and no PK; with
+    `sequence`, ids default to a sequence (as api_message's did before ids were derived)."""
     common.execute(f"DROP TABLE IF EXISTS {name}")  # noqa: S608 - constant table name
     common.execute(f"DROP SEQUENCE IF EXISTS {name}_id_seq")  # noqa: S608
-    common.execute(f"CREATE SEQUENCE {name}_id_seq")  # noqa: S608
+    default = ""
+    if sequence:
+        common.execute(f"CREATE SEQUENCE {name}_id_seq")  # noqa: S608
+        default = f" DEFAULT nextval('{name}_id_seq')"
     common.execute(
         f"CREATE TABLE {name} ("  # noqa: S608 - constant table name
-        f" id bigint DEFAULT nextval('{name}_id_seq'), run_id bigint, client_id bigint,"
+        f" id bigint{default}, run_id bigint, client_id bigint,"
         " status varchar(16), planned_send_at timestamptz, next_attempt_at timestamptz,"
         " attempts integer, last_error text, lease_expires_at timestamptz, claim_token bigint,"
         " sent_at timestamptz, created_at timestamptz)"
     )
-    common.execute(f"ALTER SEQUENCE {name}_id_seq OWNED BY {name}.id")  # noqa: S608
 
 
 def insert_sql(
@@ -72,22 +85,18 @@ def insert_sql(
     now: datetime,
     *,
     table: str,
-    form: str = "values",
+    ids: str = "derived",
     conflict: bool = False,
-    order: bool = False,
-    id_range: tuple[int, int] | None = None,
 ):
     """The planner's INSERT ... SELECT of the run's messages aimed at `table`; (sql, params).
 
-    form "values" joins the audience to a VALUES list of (zone, instant), as
-    api.services.planning does since 3e7ed2b; "case" maps the zone with a CASE per timestamp
-    column and an IN list, as it did before. conflict adds ON CONFLICT (run_id, client_id) DO
-    NOTHING (needs the unique index), order adds ORDER BY (planned time, client id), id_range
-    keeps the clients with id in [low, high) (one chunk of a chunked plan).
+    ids "derived" writes run_id * 2**32 + client_id, as api.services.planning does; "sequence"
+    leaves the id to the table's sequence default. conflict adds ON CONFLICT (id) DO NOTHING
+    (needs a unique index on id).
     """
     from django.db import connection
 
-    from api.models import MessageStatus
+    from api.models import MESSAGE_ID_RUN_STRIDE, MessageStatus
     from api.selectors import campaign_audience
 
     audience_sql, audience_params = (
@@ -97,40 +106,19 @@ def insert_sql(
     pairs: list = []
     for zone_name, moment in times.items():
         pairs += [zone_name, adapt(moment)]
-    where, where_params = [], []
-    if form == "case":
-        case_sql = "CASE audience.timezone " + " ".join("WHEN %s THEN %s" for _ in times) + " END"
-        select = f"SELECT %s, audience.id, %s, {case_sql}, {case_sql}, 0, '', %s"
-        select_params = [run.id, MessageStatus.PENDING, *pairs, *pairs, adapt(now)]
-        source = f" FROM ({audience_sql}) AS audience"
-        source_params = list(audience_params)
-        where.append(f"audience.timezone IN ({', '.join(['%s'] * len(times))})")
-        where_params += list(times)
-        order_sql = f" ORDER BY {case_sql}, audience.id"
-        order_params = pairs
-    else:
-        values_sql = ", ".join("(%s, %s::timestamptz)" for _ in times)
-        select = "SELECT %s, audience.id, %s, planned.at, planned.at, 0, '', %s"
-        select_params = [run.id, MessageStatus.PENDING, adapt(now)]
-        source = (
-            f" FROM ({audience_sql}) AS audience JOIN (VALUES {values_sql}) AS planned (zone, at)"
-            " ON planned.zone = audience.timezone"
-        )
-        source_params = [*audience_params, *pairs]
-        order_sql, order_params = " ORDER BY planned.at, audience.id", []
-    if id_range is not None:
-        where.append("audience.id >= %s AND audience.id < %s")
-        where_params += list(id_range)
-    sql = f"INSERT INTO {table} ({COLUMNS}) {select}{source}"  # noqa: S608 - constants, %s
-    params = [*select_params, *source_params]
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-        params += where_params
-    if order:
-        sql += order_sql
-        params += order_params
+    values_sql = ", ".join("(%s, %s::timestamptz)" for _ in times)
+    columns = COLUMNS if ids == "derived" else COLUMNS.removeprefix("id, ")
+    id_select = f"%s * {MESSAGE_ID_RUN_STRIDE} + audience.id, " if ids == "derived" else ""
+    id_params = [run.id] if ids == "derived" else []
+    sql = (
+        f"INSERT INTO {table} ({columns})"  # noqa: S608 - constants and %s only
+        f" SELECT {id_select}%s, audience.id, %s, planned.at, planned.at, 0, '', %s"
+        f" FROM ({audience_sql}) AS audience JOIN (VALUES {values_sql}) AS planned (zone, at)"
+        " ON planned.zone = audience.timezone"
+    )
+    params = [*id_params, run.id, MessageStatus.PENDING, adapt(now), *audience_params, *pairs]
     if conflict:
-        sql += " ON CONFLICT (run_id, client_id) DO NOTHING"
+        sql += " ON CONFLICT (id) DO NOTHING"
     return sql, params
 
 
@@ -141,9 +129,19 @@ def run_times(run, now: datetime) -> dict[str, datetime]:
     return planned_times(run.campaign, list(audience_by_timezone(run.campaign)), now)
 
 
+def drop_partitions() -> None:
+    """Drop every partition of api_message (TRUNCATE would keep them, empty)."""
+    leaves = common.fetchall(
+        "SELECT relid::regclass::text FROM pg_partition_tree('api_message') WHERE isleaf"
+    )
+    for (name,) in leaves:
+        common.execute(f"DROP TABLE {name}")  # noqa: S608 - names from the catalog
+
+
 def fresh_tables() -> None:
-    common.execute(f"TRUNCATE api_message, {BARE_TABLE}")  # noqa: S608 - constant name
-    common.vacuum_analyze("api_message", BARE_TABLE)
+    drop_partitions()
+    common.execute(f"TRUNCATE {BARE_TABLE}")  # noqa: S608 - constant name
+    common.vacuum_analyze(BARE_TABLE)
 
 
 def time_plan_run(run_id: int, expected: int) -> dict:
@@ -179,53 +177,6 @@ def time_statement(sql: str, params: list, expected: int) -> dict:
     return {"seconds": elapsed(), **wal()}
 
 
-def time_in_chunks(build, expected: int, chunks: int) -> dict:
-    """`build(id_range) -> (sql, params)` run as `chunks` client-id ranges at once, each on its
-    own connection (its own transaction); wall-clock seconds for all of them."""
-    import threading
-
-    import psycopg
-    from django.db import connection
-
-    low, high = common.fetchall(
-        "SELECT min(id), max(id) + 1 FROM api_client WHERE tag = 'bench' AND deleted_at IS NULL"
-    )[0]
-    step = -(-(high - low) // chunks)
-    statements = []
-    for number in range(chunks):
-        sql, params = build((low + number * step, min(low + (number + 1) * step, high)))
-        with connection.cursor() as cursor:
-            statements.append(cursor.mogrify(sql, params))
-    url = common.bench_database_url().replace("postgres://", "postgresql://", 1)
-    connections = [psycopg.connect(url, autocommit=True) for _ in statements]
-    counts: list[int] = []
-    errors: list[BaseException] = []
-
-    def work(conn, text):
-        try:
-            counts.append(conn.execute(text).rowcount)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
-            errors.append(exc)
-
-    threads = [
-        threading.Thread(target=work, args=pair)
-        for pair in zip(connections, statements, strict=True)
-    ]
-    common.checkpoint()
-    with common.wal_probe() as wal, common.stopwatch() as elapsed:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    for conn in connections:
-        conn.close()
-    if errors:
-        raise errors[0]
-    if sum(counts) != expected:
-        raise SystemExit(f"the chunks wrote {sum(counts)} rows, expected {expected}")
-    return {"seconds": elapsed(), **wal()}
-
-
 def main_measurement(clients: int, repeat: int) -> dict:
     from django.utils import timezone
 
@@ -247,10 +198,12 @@ def main_measurement(clients: int, repeat: int) -> dict:
             f" ({clients / plan['seconds']:,.0f} msg/s, WAL {plan['wal_mb']:.0f} MB,"
             f" checkpoints {plan['checkpoints']}, peak RSS growth {plan['rss_mb']:.2f} MB);"
             f" bare INSERT {common.secs(bare['seconds'])} (WAL {bare['wal_mb']:.0f} MB,"
-            f" checkpoints {bare['checkpoints']}); loadavg {os.getloadavg()[0]:.2f}"
+            f" checkpoints {bare['checkpoints']}); ratio {bare['seconds'] / plan['seconds']:.2f};"
+            f" loadavg {os.getloadavg()[0]:.2f}"
         )
     plan_median = common.median(p["seconds"] for p in plans)
     bare_median = common.median(b["seconds"] for b in bares)
+    ratios = [b["seconds"] / p["seconds"] for p, b in zip(plans, bares, strict=True)]
     return {
         "clients": clients,
         "repeat": repeat,
@@ -264,6 +217,7 @@ def main_measurement(clients: int, repeat: int) -> dict:
         "plan_rate": clients / plan_median,
         "bare_rate": clients / bare_median,
         "ratio": bare_median / plan_median,
+        "ratio_per_repetition": ratios,
         "rss_growth_max_mb": max(p["rss_mb"] for p in plans),
         "plan_wal_mb": common.median(p["wal_mb"] for p in plans),
         "bare_wal_mb": common.median(b["wal_mb"] for b in bares),
@@ -271,205 +225,272 @@ def main_measurement(clients: int, repeat: int) -> dict:
 
 
 # --- breakdown ------------------------------------------------------------------------------
-# The index proposed for finish_completed_runs (see bench_sweep.py): only unsent rows.
-PARALLEL = max(2, min(4, os.cpu_count() or 2))  # chunks planned concurrently
-OPEN_RUN_INDEX = (
-    "CREATE INDEX message_open_run_idx ON public.api_message USING btree (run_id)"
-    " WHERE status IN ('pending', 'sending', 'paused')"
+def plan_run_statements(clients: int, repeat: int) -> list[dict]:
+    """Each statement plan_run sends, timed (median over `repeat` plans of fresh runs)."""
+    from django.db import connection
+
+    from api.services.planning import plan_run
+
+    per_statement: dict[int, dict] = {}
+    for _ in range(repeat):
+        drop_partitions()
+        common.vacuum_analyze("api_campaignrun", "api_campaign")
+        _, run = common.create_campaign_and_run(tag="bench")
+        common.checkpoint()
+        timings: list[tuple[str, float]] = []
+
+        def timer(execute, sql, params, many, context, timings=timings):
+            started = time.perf_counter()
+            try:
+                return execute(sql, params, many, context)
+            finally:
+                timings.append((sql, time.perf_counter() - started))
+
+        started = time.perf_counter()
+        with connection.execute_wrapper(timer):
+            planned = plan_run(run_id=run.id).planned
+        total = time.perf_counter() - started
+        if planned != clients:
+            raise SystemExit(f"plan_run planned {planned}, expected {clients}")
+        timings.append(("(whole plan_run, incl. Python and COMMIT)", total))
+        for number, (sql, seconds) in enumerate(timings):
+            entry = per_statement.setdefault(number, {"sql": sql, "seconds": []})
+            entry["seconds"].append(seconds)
+    rows = []
+    for entry in per_statement.values():
+        sql = " ".join(entry["sql"].split())
+        label = sql if len(sql) <= 90 else sql[:87] + "..."
+        rows.append({"label": label, "seconds": entry["seconds"]})
+    return rows
+
+
+def build_scratch(kind: str) -> None:
+    """The scratch table for one variant, its indexes created before the timed INSERT."""
+    t = SCRATCH_TABLE
+    create_plain_table(t, sequence=kind == "old design")
+    if kind == "+ primary key":
+        common.execute(f"ALTER TABLE {t} ADD PRIMARY KEY (id)")  # noqa: S608
+    if kind in ("today's indexes, row by row", "row by row + ON CONFLICT"):
+        common.execute(f"ALTER TABLE {t} ADD PRIMARY KEY (id)")  # noqa: S608
+        common.execute(f"CREATE INDEX {t}_due ON {t} (next_attempt_at) WHERE status = 'pending'")
+        common.execute(f"CREATE INDEX {t}_lease ON {t} (lease_expires_at) WHERE status = 'sending'")
+    if kind == "old design":
+        for statement in OLD_DESIGN_INDEXES:
+            common.execute(statement.format(t=t))
+    common.vacuum_analyze(t)
+
+
+VARIANTS = (
+    ("bare", "bare: no index, derived ids (the reference)"),
+    ("sequence ids", "bare, ids from a sequence"),
+    ("+ primary key", "+ primary key, row by row"),
+    ("today's indexes, row by row", "primary key + due + lease indexes, row by row"),
+    ("row by row + ON CONFLICT", "the same + ON CONFLICT (id) DO NOTHING"),
+    ("old design", "before partitioning: sequence ids + 6 indexes, row by row"),
 )
 
 
-def scratch_index_sql(index: dict, number: int) -> str:
-    """The api_message index's own definition, re-aimed at the scratch table."""
-    definition = index["definition"]
-    target = f" {index['name']} ON public.api_message "
-    if target not in definition:
-        raise SystemExit(f"unexpected index definition: {definition}")
-    return definition.replace(target, f" {SCRATCH_TABLE}_{number} ON public.{SCRATCH_TABLE} ", 1)
-
-
-def breakdown_variants(indexes: list[dict]) -> list[dict]:
-    """Cumulative: bare, then api_message's indexes added one by one (primary key, unique,
-    the other non-redundant ones, the redundant ones last) until the scratch table has exactly
-    api_message's set ("today"); then alternatives, each compared with today."""
-
-    def rank(index: dict) -> tuple:
-        return (
-            not index["primary"],
-            not index["unique"],
-            index["covered_by"] is not None,
-            index["name"],
-        )
-
-    ordered = sorted(indexes, key=rank)
-    variants = [{"key": "bare", "label": "bare: no index", "indexes": [], "ref": None}]
-    chain: list[dict] = []
-    for index in ordered:
-        chain = [*chain, index]
-        label = f"+ {index['name']}" + (" (redundant)" if index["covered_by"] else "")
-        variants.append(
-            {"key": index["name"], "label": label, "indexes": chain, "ref": variants[-1]["label"]}
-        )
-    variants[-1]["key"] = "today"
-    today = variants[-1]["label"] = variants[-1]["label"] + " = today"
-
-    def alternative(key: str, label: str, indexes: list[dict], **options) -> None:
-        variants.append({"key": key, "label": label, "indexes": indexes, "ref": today, **options})
-
-    alternative(
-        "conflict", "today + ON CONFLICT DO NOTHING (before 3e7ed2b)", ordered, conflict=True
+def measure_variant(kind: str, run, times, now, clients: int) -> dict:
+    build_scratch(kind)
+    sql, params = insert_sql(
+        run,
+        times,
+        now,
+        table=SCRATCH_TABLE,
+        ids="sequence" if kind in ("sequence ids", "old design") else "derived",
+        conflict=kind == "row by row + ON CONFLICT",
     )
-    alternative("case", "today, CASE instead of VALUES (before 3e7ed2b)", ordered, form="case")
-    alternative("order", "today + ORDER BY planned time, client id", ordered, order=True)
-    kept = [i for i in ordered if not i["covered_by"]]
-    if len(kept) < len(ordered):
-        alternative("kept", "today minus redundant indexes", kept)
-    open_run = {
-        "name": "message_open_run_idx",
-        "definition": OPEN_RUN_INDEX,
-        "primary": False,
-        "unique": False,
-        "covered_by": None,
-    }
-    alternative("open_run", "+ partial (run_id) WHERE open (sweep proposal)", [*kept, open_run])
-    alternative("chunks", f"today in {PARALLEL} client-id chunks at once", kept, parallel=PARALLEL)
-    variants.append(
-        {"key": "bare_case", "label": "bare, CASE", "indexes": [], "ref": "bare: no index"}
-    )
-    return variants
-
-
-def measure_variant(variant: dict, run, times, now, clients: int) -> dict:
-    """Scratch table with the variant's indexes, then its INSERT (or chunked INSERTs)."""
-    create_plain_table(SCRATCH_TABLE)
-    for number, index in enumerate(variant["indexes"]):
-        common.execute(scratch_index_sql(index, number))
-    common.vacuum_analyze(SCRATCH_TABLE)
-    options = {
-        "form": variant.get("form", "values"),
-        "conflict": variant.get("conflict", False),
-        "order": variant.get("order", False),
-    }
-    if variant.get("parallel"):
-        return time_in_chunks(
-            lambda id_range: insert_sql(
-                run, times, now, table=SCRATCH_TABLE, id_range=id_range, **options
-            ),
-            clients,
-            variant["parallel"],
-        )
-    sql, params = insert_sql(run, times, now, table=SCRATCH_TABLE, **options)
     return time_statement(sql, params, clients)
 
 
-def breakdown(clients: int, repeat: int) -> tuple[list[dict], list[str]]:
+def bulk_steps(run, times, now, clients: int) -> dict[str, float]:
+    """plan_run's bulk path step by step on a scratch table (no ATTACH): load, then build."""
+    from django.db import connection, transaction
+
+    from api.partitions import INDEX_BUILD_MEMORY
+
+    t = SCRATCH_TABLE
+    create_plain_table(t)
+    common.vacuum_analyze(t)
+    common.checkpoint()
+    sql, params = insert_sql(run, times, now, table=t)
+    steps = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"CREATE INDEX {t}_lease ON {t} (lease_expires_at) WHERE status = 'sending'")
+        for label, statement, statement_params in (
+            ("load (INSERT ... SELECT into the bare partition)", sql, params),
+            (
+                "SET LOCAL maintenance_work_mem",
+                f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'",
+                [],
+            ),
+            ("build the primary key (one sort)", f"ALTER TABLE {t} ADD PRIMARY KEY (id)", []),
+            (
+                "build the due index (one sort)",
+                f"CREATE INDEX {t}_due ON {t} (next_attempt_at) WHERE status = 'pending'",
+                [],
+            ),
+        ):
+            started = time.perf_counter()
+            cursor.execute(statement, statement_params)
+            steps[label] = time.perf_counter() - started
+    return steps
+
+
+def breakdown(clients: int, repeat: int) -> dict:
     from django.utils import timezone
 
-    from api.selectors import audience_by_timezone
-    from api.services.planning import plan_run
+    common.header("plan_run, statement by statement")
+    statements = plan_run_statements(clients, repeat)
+    common.print_table(
+        ["#", "statement", "median", "samples"],
+        [
+            [
+                n,
+                row["label"],
+                common.secs(common.median(row["seconds"])),
+                " ".join(f"{s:.3f}" for s in row["seconds"]),
+            ]
+            for n, row in enumerate(statements, 1)
+        ],
+        title=f"What plan_run spends its time on ({clients:,} rows, {repeat} plans)",
+    )
 
-    common.execute("TRUNCATE api_message")
+    common.header("alternatives: the same rows into a scratch table")
+    drop_partitions()
     _, run = common.create_campaign_and_run(tag="bench")
     now = timezone.now()
     times = run_times(run, now)
-    rows = []
-    samples = common.time_calls(
-        lambda: audience_by_timezone(run.campaign), repeat=max(repeat, 3), warmup=1
-    )
-    rows.append(
-        {
-            "label": "audience_by_timezone (grouped scan)",
-            "seconds": samples,
-            "wal_mb": [0.0],
-            "ref": None,
-        }
-    )
-    for variant in breakdown_variants(common.table_indexes("api_message")):
-        runs = [measure_variant(variant, run, times, now, clients) for _ in range(repeat)]
-        rows.append(
-            {
-                "label": variant["label"],
-                "indexes": [i["name"] for i in variant["indexes"]],
-                "seconds": [r["seconds"] for r in runs],
-                "wal_mb": [r["wal_mb"] for r in runs],
-                "checkpoints": [r["checkpoints"] for r in runs],
-                "ref": variant["ref"],
-            }
-        )
+    results: dict[str, list[dict]] = {kind: [] for kind, _ in VARIANTS}
+    bulk: list[dict[str, float]] = []
+    for number in range(repeat):
+        for kind, _ in VARIANTS:
+            results[kind].append(measure_variant(kind, run, times, now, clients))
+        bulk.append(bulk_steps(run, times, now, clients))
         print(
-            f"  {variant['label']}: "
-            + ", ".join(
-                f"{r['seconds']:.3f} s (WAL {r['wal_mb']:.0f} MB, ckpt {r['checkpoints']})"
-                for r in runs
-            )
+            f"  round {number + 1}/{repeat}: "
+            + ", ".join(f"{kind} {results[kind][-1]['seconds']:.3f} s" for kind, _ in VARIANTS)
+            + f", bulk {sum(bulk[-1].values()):.3f} s"
         )
     common.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")  # noqa: S608 - constant name
-    # The planner's own INSERT, captured from a plan_run and EXPLAIN ANALYZEd, rolled back.
-    plans = common.explain_captured(
-        lambda: plan_run(run_id=run.id), between=lambda: common.vacuum_analyze("api_message")
+    base = common.median(r["seconds"] for r in results["bare"])
+    table = []
+    for kind, label in VARIANTS:
+        med = common.median(r["seconds"] for r in results[kind])
+        table.append(
+            [
+                label,
+                common.secs(med),
+                f"{clients / med:,.0f}",
+                f"{base / med:.0%}",
+                f"{common.median(r['wal_mb'] for r in results[kind]):.0f}",
+            ]
+        )
+    for step in bulk[0]:
+        med = common.median(b[step] for b in bulk)
+        table.append([f"  bulk: {step}", common.secs(med), "", "", ""])
+    bulk_total = common.median(sum(b.values()) for b in bulk)
+    table.append(
+        [
+            "bulk: load, then build (plan_run's way, no ATTACH)",
+            common.secs(bulk_total),
+            f"{clients / bulk_total:,.0f}",
+            f"{base / bulk_total:.0%}",
+            "",
+        ]
     )
-    plan = next((lines for lines in plans if lines[0].lstrip().startswith("INSERT")), [])
-    common.vacuum_analyze("api_message")
-    return rows, plan
+    common.print_table(
+        ["statement", "median", "rows/s", "bare/this", "WAL MB"],
+        table,
+        title=f"Row by row vs bulk ({clients:,} rows, {repeat} rounds)",
+    )
+    return {"statements": statements, "variants": results, "bulk_steps": bulk}
 
 
 def compare(clients: int, rounds: int) -> dict:
-    """Interleaved rounds on scratch tables: today's index set and statement against the
-    alternatives that matter (ON CONFLICT back, ORDER BY, chunks at once). Per-round ratios
-    cancel the slow drifts of a noisy machine better than separate medians do."""
+    """Interleaved rounds: plan_run (bulk) vs the same rows row by row into a table with the
+    same indexes vs bare. Per-round ratios cancel a noisy machine's slow drifts."""
     from django.utils import timezone
 
-    common.execute("TRUNCATE api_message")
-    _, run = common.create_campaign_and_run(tag="bench")
-    now = timezone.now()
-    times = run_times(run, now)
-    variants = {v["key"]: v for v in breakdown_variants(common.table_indexes("api_message"))}
-    picked = {key: variants[key] for key in ("today", "conflict", "order", "chunks")}
-    samples: dict[str, list[float]] = {key: [] for key in picked}
+    samples: dict[str, list[float]] = {"plan_run": [], "row by row": [], "bare": []}
     for number in range(rounds):
-        keys = list(picked) if number % 2 == 0 else list(reversed(picked))
-        for key in keys:
-            measured = measure_variant(picked[key], run, times, now, clients)
-            samples[key].append(measured["seconds"])
+        drop_partitions()
+        _, run = common.create_campaign_and_run(tag="bench")
+        now = timezone.now()
+        times = run_times(run, now)
+        order = list(samples) if number % 2 == 0 else list(reversed(samples))
+        for key in order:
+            if key == "plan_run":
+                samples[key].append(time_plan_run(run.id, clients)["seconds"])
+            elif key == "row by row":
+                measured = measure_variant("today's indexes, row by row", run, times, now, clients)
+                samples[key].append(measured["seconds"])
+            else:
+                samples[key].append(measure_variant("bare", run, times, now, clients)["seconds"])
         print(
             f"  round {number + 1}/{rounds}: "
-            + ", ".join(f"{key} {samples[key][-1]:.3f} s" for key in picked)
+            + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in samples.items())
         )
     common.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")  # noqa: S608 - constant name
     rows = []
-    for key, variant in picked.items():
-        ratios = [t / s for t, s in zip(samples["today"], samples[key], strict=True)]
-        med = common.median(samples[key])
+    for key, values in samples.items():
+        ratios = [b / v for b, v in zip(samples["bare"], values, strict=True)]
         rows.append(
             [
-                variant["label"],
-                common.secs(med),
-                f"{clients / med:,.0f}",
-                f"{common.median(ratios):.2f}x",
+                key,
+                common.secs(common.median(values)),
+                f"{clients / common.median(values):,.0f}",
+                f"{common.median(ratios):.2f}",
                 f"{min(ratios):.2f}-{max(ratios):.2f}",
             ]
         )
     common.print_table(
-        ["variant", "median", "rows/s", "speed vs today (median of rounds)", "range"],
+        ["variant", "median", "rows/s", "bare/this (median of rounds)", "range"],
         rows,
         title=f"A/B: {clients:,} rows, {rounds} interleaved rounds",
     )
     return {"clients": clients, "rounds": rounds, "samples": samples}
 
 
+def explain_insert(clients: int) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of plan_run's INSERT into a bare partition, rolled back."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    drop_partitions()
+    _, run = common.create_campaign_and_run(tag="bench")
+    now = timezone.now()
+    sql, params = insert_sql(run, run_times(run, now), now, table="bench_explain_partition")
+
+    class _Rollback(Exception):
+        pass
+
+    lines: list[str] = []
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE TABLE bench_explain_partition (LIKE api_message INCLUDING DEFAULTS"
+                " INCLUDING CONSTRAINTS)"
+            )
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", params)
+            lines = [row[0] for row in cursor.fetchall()]
+            raise _Rollback
+    except _Rollback:
+        pass
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument(
-        "--no-breakdown", action="store_true", help="skip the per-index cost breakdown"
-    )
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-breakdown", action="store_true", help="skip the breakdown")
     parser.add_argument(
         "--compare",
         type=int,
         default=0,
         metavar="ROUNDS",
-        help="only run ROUNDS interleaved rounds of today's index set vs the proposals",
+        help="only run ROUNDS interleaved rounds of plan_run vs row by row vs bare",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)
@@ -479,9 +500,11 @@ def main(argv: list[str] | None = None) -> int:
     machine = common.print_machine({"database": common.redact(url), "git": common.git_revision()})
     common.ensure_clients(args.clients, tag="bench")
     common.reset_campaigns()
+    drop_partitions()
     if args.compare:
-        common.header("A/B: today's indexes vs the proposals")
+        common.header("A/B: plan_run (bulk) vs row by row vs bare")
         outcome = compare(args.clients, args.compare)
+        drop_partitions()
         common.reset_campaigns()
         common.save_results(f"planning-compare-{args.clients}", {"machine": machine, **outcome})
         return 0
@@ -489,12 +512,9 @@ def main(argv: list[str] | None = None) -> int:
 
     indexes = common.table_indexes("api_message")
     common.print_table(
-        ["index on api_message", "columns", "predicate", "redundant (covered by)"],
-        [
-            [i["name"], ", ".join(i["columns"]), i["predicate"] or "", i["covered_by"] or ""]
-            for i in indexes
-        ],
-        title="Indexes every planned row is written to (partial ones only when it matches)",
+        ["index on api_message (each partition has its own)", "columns", "predicate"],
+        [[i["name"], ", ".join(i["columns"]), i["predicate"] or ""] for i in indexes],
+        title="Indexes every planned row ends up in (built in bulk after the load)",
     )
     result = main_measurement(args.clients, args.repeat)
     clients = args.clients
@@ -502,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         ["measure", "median", "messages/s", "samples"],
         [
             [
-                "plan_run (api_message, all indexes)",
+                "plan_run (new partition, bulk index builds, ATTACH)",
                 common.secs(result["plan_median_s"]),
                 f"{result['plan_rate']:,.0f}",
                 " ".join(f"{s:.3f}" for s in result["plan_seconds"]),
@@ -516,7 +536,10 @@ def main(argv: list[str] | None = None) -> int:
         ],
         title=f"Planning {clients:,} messages over {len(common.BENCH_TIMEZONES)} time zones",
     )
-    print(f"ratio bare/plan_run (plan_run speed as a share of bare): {result['ratio']:.2f}")
+    print(
+        f"ratio bare/plan_run (plan_run speed as a share of bare): {result['ratio']:.2f}"
+        " (per repetition: " + " ".join(f"{r:.2f}" for r in result["ratio_per_repetition"]) + ")"
+    )
     print(
         f"WAL per run (median): plan_run {result['plan_wal_mb']:.0f} MB,"
         f" bare {result['bare_wal_mb']:.0f} MB"
@@ -551,49 +574,21 @@ def main(argv: list[str] | None = None) -> int:
     ]
     common.print_table(["target", "measured (median)", "verdict"], targets, title="Targets")
 
-    breakdown_rows, explain = [], []
+    details: dict = {}
     if not args.no_breakdown:
-        common.header("breakdown: the same INSERT into a scratch table, index by index")
-        breakdown_rows, explain = breakdown(clients, args.repeat)
-        medians = {row["label"]: common.median(row["seconds"]) for row in breakdown_rows}
-        numbers = {row["label"]: number for number, row in enumerate(breakdown_rows, 1)}
-        base = medians["bare: no index"]
-        table = []
-        for number, row in enumerate(breakdown_rows, 1):
-            med = medians[row["label"]]
-            ref = row["ref"]
-            table.append(
-                [
-                    number,
-                    row["label"],
-                    common.secs(med),
-                    f"{clients / med:,.0f}",
-                    f"{base / med:.0%}",
-                    f"{common.median(row['wal_mb']):.0f}",
-                    f"{med - medians[ref]:+.3f} s" if ref else "",
-                    f"#{numbers[ref]}" if ref else "",
-                ]
-            )
-        common.print_table(
-            ["#", "statement", "median", "rows/s", "bare/this", "WAL MB", "delta", "vs"],
-            table,
-            title=f"Where planning time goes ({clients:,} rows; '+' rows are cumulative)",
-        )
-        print("\nEXPLAIN (ANALYZE, BUFFERS) of the INSERT plan_run sends (captured, rolled back):")
-        for number, line in enumerate(explain):
-            print("  " + (line if number or len(line) < 160 else line[:157] + "..."))
+        details = breakdown(clients, args.repeat)
+        explain = explain_insert(clients)
+        print("\nEXPLAIN (ANALYZE, BUFFERS) of plan_run's INSERT into a bare partition:")
+        for line in explain:
+            print("  " + line)
+        details["explain"] = explain
 
     common.execute(f"DROP TABLE IF EXISTS {BARE_TABLE}")  # noqa: S608 - constant name
+    drop_partitions()
     common.reset_campaigns()
     common.save_results(
         f"planning-{clients}",
-        {
-            "machine": machine,
-            "result": result,
-            "targets": targets,
-            "breakdown": breakdown_rows,
-            "explain": explain,
-        },
+        {"machine": machine, "result": result, "targets": targets, **details},
     )
     failed = any(row[2] == "FAIL" for row in targets)
     return 1 if failed and args.strict else 0

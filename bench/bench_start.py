@@ -127,10 +127,14 @@ def force_resend_scenario(conn: http.client.HTTPConnection, token: str, audience
         with common.stopwatch() as planning:
             planned = plan_run(run_id=run.id).planned
         common.vacuum_analyze("api_message")
-        # A fresh connection: the keep-alive one was closed by gunicorn while we planned.
+        # A fresh connection: the keep-alive one was closed by gunicorn while we planned. It
+        # may land on the gunicorn worker that has served nothing yet: an untimed GET first,
+        # so the timed POST pays for the request, not for that worker's first one.
         fresh = http.client.HTTPConnection(conn.host, conn.port, timeout=600)
         started = time.perf_counter()
         try:
+            request(fresh, "GET", f"/api/campaigns/{campaign_id}/", token=token)
+            started = time.perf_counter()
             status, data, elapsed = request(
                 fresh, "POST", f"/api/campaigns/{campaign_id}/start/", {"force_resend": True}, token
             )
@@ -153,11 +157,19 @@ def force_resend_scenario(conn: http.client.HTTPConnection, token: str, audience
     return results
 
 
-def queued_tasks(redis_url: str) -> int:
+def queued_tasks(redis_url: str) -> dict[str, int]:
+    """Tasks waiting in the Celery queue, by task name (a Celery message's headers.task)."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    return int(client.llen("celery"))
+    counts: dict[str, int] = {}
+    for raw in client.lrange("celery", 0, -1):
+        try:
+            name = json.loads(raw)["headers"]["task"]
+        except (ValueError, KeyError, TypeError):
+            name = "?"
+        counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def flush_redis(redis_url: str) -> None:
@@ -262,10 +274,17 @@ def main(argv: list[str] | None = None) -> int:
     for sql in queries["large"]:
         print(f"  {sql[:160]}")
 
-    queued = queued_tasks(redis_url)
-    # 4 starts per audience and index, one captured start each, 2 per force_resend scenario.
+    tasks = queued_tasks(redis_url)
+    queued = tasks.get("api.tasks.plan_run", 0)
+    # 4 starts per audience and index, one captured start each, 2 per force_resend scenario
+    # (the start that makes the run to supersede, then the forced one, which also enqueues a
+    # reconcile_run for the cancelled run).
     expected = 4 * per_audience + len(audiences) + 2 * len(resend)
-    print(f"plan_run tasks enqueued in Redis: {queued} (expected {expected})")
+    print(
+        f"plan_run tasks enqueued in Redis: {queued} (expected {expected});"
+        f" reconcile_run: {tasks.get('api.tasks.reconcile_run', 0)} (expected {len(resend)});"
+        f" all tasks: {tasks}"
+    )
     flush_redis(redis_url)
     common.reset_campaigns()
 

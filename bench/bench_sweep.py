@@ -6,12 +6,16 @@ query plan shown in the output).
 Fixture (rebuilt each run): N clients tagged 'bench'; run A planned by the real plan_run for a
 campaign that starts tomorrow (N pending messages, next_attempt_at in the future, 20 distinct
 instants as real planning makes them); run B, still running, with `--sent` sent messages, 10
-pending retries and 1,000 'sending' rows with live leases (a run near its end).
+pending retries and 1,000 'sending' rows with live leases (a run near its end). On Postgres
+api_message is partitioned by run (one partition each, api/partitions.py): sizes and dead rows
+are summed over the partitions.
 
 Measured, each as the median of `--calls` calls with nothing due:
   claim_due_messages(limit=500), due_messages_exist(), reap_expired_leases(),
   expire_ended_campaigns(), due_scheduled_runs(), finish_completed_runs(), and the whole
   beat task api.tasks.sweep(); then claim_due_messages(limit=500) with 500 due among the N.
+Then finish_completed_runs' per-run probe (run_has_open_messages) by what the run still holds,
+each in a rolled-back transaction: pending, only leases, nothing open (the run's last check).
 Then the dead-row experiment: `--dead` due messages are dispatched in batches of 500 (claim +
 mark sent, as the workers do) with no vacuum, claim latency is followed as dead index entries
 pile up, then measured again after VACUUM (the case for per-table autovacuum settings).
@@ -35,9 +39,11 @@ BATCH = 500
 
 # --- fixture -------------------------------------------------------------------------------
 def build_fixture(messages: int, sent: int) -> dict:
+    from django.db import transaction
     from django.utils import timezone
 
-    from api.models import CampaignStatus, RunStatus
+    from api.models import MESSAGE_ID_RUN_STRIDE, CampaignStatus, RunStatus, run_message_ids
+    from api.partitions import create_run_partition
     from api.services.planning import plan_run
 
     common.ensure_clients(max(messages, sent + 1_010), tag="bench")
@@ -48,12 +54,15 @@ def build_fixture(messages: int, sent: int) -> dict:
         planned = plan_run(run_id=run_a.id).planned
     print(f"fixture: run A planned {planned:,} pending messages in {elapsed():.1f} s")
     # plan_run planned everyone in the 'bench' tag; keep exactly `messages` of them.
+    # The run is an id range (ids are run * 2**32 + client): name it, so only its partition
+    # is read and the primary key walks it in client order.
     if planned > messages:
+        low, high = run_message_ids(run_a.id)
         common.execute(
-            "DELETE FROM api_message WHERE run_id = %s AND client_id > ("
-            " SELECT client_id FROM api_message WHERE run_id = %s ORDER BY client_id"
+            "DELETE FROM api_message WHERE id >= %s AND id < %s AND id > ("
+            " SELECT id FROM api_message WHERE id >= %s AND id < %s ORDER BY id"
             " OFFSET %s LIMIT 1)",
-            [run_a.id, run_a.id, messages - 1],
+            [low, high, low, high, messages - 1],
         )
     # Run B: running, mostly sent; 10 pending retries and 1,000 live leases at the end.
     _, run_b = common.create_campaign_and_run(
@@ -61,10 +70,12 @@ def build_fixture(messages: int, sent: int) -> dict:
     )
     run_b.planned_at = timezone.now()
     run_b.save(update_fields=["planned_at"])
-    common.execute(
-        "INSERT INTO api_message (run_id, client_id, status, planned_send_at, next_attempt_at,"
-        " attempts, last_error, lease_expires_at, claim_token, sent_at, created_at)"
-        " SELECT %s, c.id,"
+    # Its own partition, loaded bare then indexed in bulk and attached, as planning does.
+    load = (
+        "INSERT INTO {partition} (id, run_id, client_id, status, planned_send_at,"
+        " next_attempt_at, attempts, last_error, lease_expires_at, claim_token, sent_at,"
+        " created_at)"
+        f" SELECT %s * {MESSAGE_ID_RUN_STRIDE} + c.id, %s, c.id,"
         "  CASE WHEN c.rn <= %s THEN 'sent' WHEN c.rn <= %s + 10 THEN 'pending'"
         "  ELSE 'sending' END,"
         "  now() - interval '1 hour',"
@@ -77,8 +88,11 @@ def build_fixture(messages: int, sent: int) -> dict:
         "  now() - interval '1 hour'"
         " FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM api_client"
         "       WHERE tag = 'bench' ORDER BY id LIMIT %s) AS c",
-        [run_b.id, sent, sent, sent, sent, sent, sent, sent + 1_010],
+        [run_b.id, run_b.id, sent, sent, sent, sent, sent, sent, sent + 1_010],
     )
+    with transaction.atomic():
+        create_run_partition(run_b.id, load=load)
+    flush_stats()
     common.vacuum_analyze("api_message", "api_campaignrun", "api_campaign")
     counts = dict(common.fetchall("SELECT status, count(*) FROM api_message GROUP BY status"))
     print(f"fixture: api_message by status {counts}")
@@ -87,10 +101,19 @@ def build_fixture(messages: int, sent: int) -> dict:
 
 # --- reporting helpers ---------------------------------------------------------------------
 def message_indexes() -> list[list[str]]:
+    """The parent's (partitioned) indexes, each sized as the sum of its partitions' indexes."""
+    sizes = dict(
+        common.fetchall(
+            "SELECT c.relname, (SELECT coalesce(sum(pg_relation_size(t.relid)), 0)"
+            "  FROM pg_partition_tree(i.indexrelid) AS t WHERE t.isleaf)"
+            " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " WHERE i.indrelid = 'api_message'::regclass"
+        )
+    )
     return [
         [
             index["name"],
-            f"{index['bytes'] / 1e6:.1f} MB",
+            f"{int(sizes.get(index['name'], index['bytes'])) / 1e6:.1f} MB",
             index["definition"].split(" USING ", 1)[-1],
             index["covered_by"] or "",
         ]
@@ -99,12 +122,46 @@ def message_indexes() -> list[list[str]]:
 
 
 def table_state() -> str:
+    """Heap, index, live and dead figures summed over api_message's partitions (the
+    partitioned parent has no storage and no row in pg_stat_user_tables)."""
+    flush_stats()
     row = common.fetchall(
-        "SELECT pg_size_pretty(pg_relation_size('api_message')),"
-        " pg_size_pretty(pg_indexes_size('api_message')), n_live_tup, n_dead_tup"
-        " FROM pg_stat_user_tables WHERE relname = 'api_message'"
+        "SELECT count(*), pg_size_pretty(coalesce(sum(pg_relation_size(t.relid)), 0)),"
+        " pg_size_pretty(coalesce(sum(pg_indexes_size(t.relid)), 0)),"
+        " coalesce(sum(s.n_live_tup), 0), coalesce(sum(s.n_dead_tup), 0)"
+        " FROM pg_partition_tree('api_message') AS t"
+        " LEFT JOIN pg_stat_user_tables AS s ON s.relid = t.relid WHERE t.isleaf"
     )[0]
-    return f"heap {row[0]}, indexes {row[1]}, live ~{row[2]:,}, dead ~{row[3]:,}"
+    return (
+        f"{row[0]} partitions, heap {row[1]}, indexes {row[2]},"
+        f" live ~{int(row[3]):,}, dead ~{int(row[4]):,}"
+    )
+
+
+def flush_stats() -> None:
+    """This session's row counts reach pg_stat_user_tables at most once a second: push them
+    out now (Postgres 15+), so figures read next are current, and a VACUUM's live count is not
+    later inflated by inserts flushed after it."""
+    if int(common.fetchval("SHOW server_version_num")) >= 150000:
+        common.execute("SELECT pg_stat_force_next_flush()")
+
+
+def partition_options() -> str:
+    """The partitions' storage parameters (a partitioned parent cannot hold any)."""
+    rows = common.fetchall(
+        "SELECT DISTINCT array_to_string(c.reloptions, ', ')"
+        " FROM pg_partition_tree('api_message') AS t JOIN pg_class c ON c.oid = t.relid"
+        " WHERE t.isleaf"
+    )
+    return "; ".join(options or "none" for (options,) in rows) or "no partitions"
+
+
+def running_ranges() -> tuple[list[int], str]:
+    """The running runs (those claim_due_messages reads) and their id ranges as SQL."""
+    from api.services.dispatch.claims import run_ranges_sql, sending_run_ids
+
+    run_ids = sending_run_ids()
+    return run_ids, run_ranges_sql(run_ids) if run_ids else "FALSE"
 
 
 def claim_select_sql() -> tuple[str, list]:
@@ -113,8 +170,9 @@ def claim_select_sql() -> tuple[str, list]:
 
     from api.models import MessageStatus
 
+    _, ranges = running_ranges()
     sql = (
-        "SELECT id FROM api_message WHERE status = %s AND next_attempt_at <= %s"
+        f"SELECT id FROM api_message WHERE status = %s AND next_attempt_at <= %s AND {ranges}"
         " ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED"
     )
     return sql, [MessageStatus.PENDING, timezone.now(), BATCH]
@@ -134,7 +192,8 @@ def explain(sql: str, params: list) -> list[str]:
 
 
 def claim_full_sql_plan() -> list[str]:
-    """EXPLAIN ANALYZE of the real claim statement (dispatch._claim_sql), rolled back."""
+    """EXPLAIN ANALYZE of the real claim statement (dispatch._claim_sql over the running
+    runs' id ranges, as claim_due_messages builds it), rolled back."""
     import secrets
     from datetime import timedelta
 
@@ -152,7 +211,10 @@ def claim_full_sql_plan() -> list[str]:
         now,
         BATCH,
     ]
-    return explain(_claim_sql(), params)
+    run_ids, _ = running_ranges()
+    if not run_ids:
+        return ["(no running run: claim_due_messages returns before any SQL)"]
+    return explain(_claim_sql(run_ids), params)
 
 
 def print_plan(title: str, lines: list[str]) -> None:
@@ -184,14 +246,18 @@ def sweep_parts(calls: int) -> dict[str, list[float]]:
         ),
         "finish_completed_runs()": dispatch.finish_completed_runs,
         "api.tasks.sweep() (whole beat task)": tasks.sweep,
-        "proposed due_messages_exist (ORDER BY next_attempt_at LIMIT 1)": due_exists_ordered,
+        UNPRUNED_DUE_CHECK: due_exists_unpruned,
     }
     return {name: common.time_calls(func, repeat=calls, warmup=2) for name, func in parts.items()}
 
 
-def due_exists_ordered() -> bool:
-    """Proposed due_messages_exist: ORDER BY next_attempt_at LIMIT 1 makes the planner walk
-    message_due_idx instead of betting on a seq scan with LIMIT 1."""
+UNPRUNED_DUE_CHECK = "due check without run ranges (every partition)"
+
+
+def due_exists_unpruned() -> bool:
+    """due_messages_exist as it would be without the running runs' id ranges: the same ORDER BY
+    on the due index, but every partition's due index is merged (paused, cancelled and
+    not-yet-started runs included). Shows what naming the ranges saves."""
     from django.utils import timezone
 
     from api.models import Message, MessageStatus
@@ -203,74 +269,62 @@ def due_exists_ordered() -> bool:
     )
 
 
-OPEN_RUN_INDEX = (
-    "CREATE INDEX bench_open_run_idx ON api_message (run_id)"
-    " WHERE status IN ('pending', 'sending', 'paused')"
-)
-
-
-def what_if(
-    run_id: int, calls: int, ddl: list[str]
+def finish_checks(
+    run_a: int, run_b: int, calls: int
 ) -> tuple[dict[str, list[float]], list[list[str]]]:
-    """Apply `ddl` in a transaction, time the O(table)-suspect sweep parts and capture the
-    plan of finish_completed_runs, then roll everything back."""
+    """run_has_open_messages (finish_completed_runs' probe, once per running run) by what the
+    run still holds, each case set up in a transaction that is rolled back. Returns the timings
+    and the plan of the nothing-open case: there the pending and sending probes find nothing
+    and the paused probe (no index) reads the whole partition, once, on the run's last sweep."""
     from django.db import transaction
 
-    from api.services import dispatch
+    from api.models import run_message_ids
+    from api.services.dispatch.sweep import run_has_open_messages
 
     class _Rollback(Exception):
         pass
 
-    parts = {
-        "finish_completed_runs()": dispatch.finish_completed_runs,
-        "claim_due_messages(limit=500), none due": lambda: dispatch.claim_due_messages(limit=BATCH),
-    }
+    low, high = run_message_ids(run_b)
+    to_sent = (
+        "UPDATE api_message SET status = 'sent', sent_at = now(), lease_expires_at = NULL,"
+        " claim_token = NULL WHERE id >= %s AND id < %s AND status = ANY(%s)"
+    )
+    cases = (
+        ("run A: all pending (the due probe hits)", run_a, [], True),
+        ("run B: 10 pending + 1,000 sending", run_b, [], True),
+        ("run B: only its 1,000 leases (the lease probe hits)", run_b, ["pending"], True),
+        ("run B: nothing open (all three probes miss)", run_b, ["pending", "sending"], False),
+    )
     timings: dict[str, list[float]] = {}
     plans: list[list[str]] = []
-    try:
-        with transaction.atomic():
-            for statement in ddl:
-                common.execute(statement)
-            common.execute("ANALYZE api_message")
-            for name, func in parts.items():
-                timings[name] = common.time_calls(func, repeat=calls, warmup=2)
-            timings["claim_due_messages(limit=500), 500 due"] = claims_in_savepoints(
-                run_id, min(calls, 20)
-            )
-            plans = common.explain_captured(dispatch.finish_completed_runs)
-            raise _Rollback
-    except _Rollback:
-        pass
+    for label, run_id, statuses, expected in cases:
+        try:
+            with transaction.atomic():
+                if statuses:
+                    common.execute(to_sent, [low, high, statuses])
+                if run_has_open_messages(run_id) is not expected:
+                    raise SystemExit(f"run_has_open_messages({label}) is not {expected}")
+                timings[label] = common.time_calls(
+                    lambda run_id=run_id: run_has_open_messages(run_id), repeat=calls, warmup=2
+                )
+                if not expected:
+                    plans = common.explain_captured(lambda: run_has_open_messages(run_b))
+                raise _Rollback
+        except _Rollback:
+            pass
     return timings, plans
-
-
-def claims_in_savepoints(run_id: int, calls: int) -> list[float]:
-    """Claim 500 due messages `calls` times, each inside a savepoint that is rolled back (so
-    it can run inside a what-if transaction). Compare only with other what-if figures."""
-    from django.db import transaction
-
-    from api.services import dispatch
-
-    samples = []
-    for _ in range(calls + 1):
-        with transaction.atomic():
-            make_due(run_id, BATCH)
-            with common.stopwatch() as elapsed:
-                _, claimed = dispatch.claim_due_messages(limit=BATCH)
-            if len(claimed) != BATCH:
-                raise SystemExit(f"claimed {len(claimed)} of {BATCH} due messages")
-            samples.append(elapsed())
-            transaction.set_rollback(True)
-    return samples[1:]
 
 
 def make_due(run_id: int, count: int) -> list[int]:
     """Make `count` of the run's pending messages due (a minute ago); returns their ids."""
+    from api.models import run_message_ids
+
+    low, high = run_message_ids(run_id)
     rows = common.fetchall(
         "UPDATE api_message SET next_attempt_at = now() - interval '1 minute'"
-        " WHERE id IN (SELECT id FROM api_message WHERE run_id = %s AND status = 'pending'"
-        " ORDER BY id LIMIT %s) RETURNING id",
-        [run_id, count],
+        " WHERE id >= %s AND id < %s AND id IN (SELECT id FROM api_message"
+        " WHERE id >= %s AND id < %s AND status = 'pending' ORDER BY id LIMIT %s) RETURNING id",
+        [low, high, low, high, count],
     )
     return [row[0] for row in rows]
 
@@ -408,9 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     machine = common.print_machine({"database": common.redact(url), "git": common.git_revision()})
     fixture = build_fixture(args.messages, args.sent)
     print(f"api_message: {table_state()}")
-    options = common.fetchval("SELECT reloptions FROM pg_class WHERE relname = 'api_message'")
     print(
-        f"api_message storage options: {options or 'none'};"
+        f"api_message partitions' storage options: {partition_options()};"
         f" server autovacuum={common.fetchval('SHOW autovacuum')}"
         f" (naptime {common.fetchval('SHOW autovacuum_naptime')})"
     )
@@ -440,15 +493,16 @@ def main(argv: list[str] | None = None) -> int:
         explain(*claim_select_sql()),
     )
     print_plan("EXPLAIN ANALYZE of the whole claim UPDATE, nothing due:", claim_full_sql_plan())
-    from api.services import dispatch
+    from api import tasks
 
     for name, func in (
-        ("finish_completed_runs()", dispatch.finish_completed_runs),
-        ("due_messages_exist()", dispatch.due_messages_exist),
-        ("proposed due_messages_exist (ORDER BY next_attempt_at LIMIT 1)", due_exists_ordered),
+        ("api.tasks.sweep() (each statement on api_message)", tasks.sweep),
+        (UNPRUNED_DUE_CHECK, due_exists_unpruned),
     ):
         for lines in common.explain_captured(func):
-            print_plan(f"EXPLAIN (ANALYZE, BUFFERS) of {name}:", lines[1:])
+            if "api_message" in lines[0]:
+                sql = lines[0] if len(lines[0]) <= 400 else lines[0][:400] + " ..."
+                print_plan(f"EXPLAIN (ANALYZE, BUFFERS) in {name}:\n  {sql}", lines[1:])
 
     due_samples, due_plan = claim_with_due(fixture["run_a"], args.due_calls)
     print(
@@ -458,32 +512,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     print_plan("EXPLAIN ANALYZE of the claim UPDATE with 500 due:", due_plan)
 
-    redundant = [i["name"] for i in common.table_indexes("api_message") if i["covered_by"]]
-    drops = [f"DROP INDEX {name}" for name in redundant]
-    scenarios = {"as is": [], "open-run partial index": [OPEN_RUN_INDEX]}
-    if drops:
-        scenarios["redundant indexes dropped"] = drops
-        scenarios["redundant dropped + open-run partial index"] = [*drops, OPEN_RUN_INDEX]
-    what_ifs = {}
-    for label, ddl in scenarios.items():
-        if label != "as is" and not ddl:
-            continue
-        timings, plans = what_if(fixture["run_a"], args.calls, ddl)
-        what_ifs[label] = {"ddl": ddl, "timings": timings}
-        print(f"\nwhat if ({label}; rolled back): " + ("; ".join(ddl) or "no change"))
-        for name, samples in timings.items():
-            print(f"  {name}: median {common.ms(common.median(samples))}")
-        if ddl:
-            for lines in plans:
-                print_plan("  EXPLAIN finish_completed_runs():", lines[1:])
+    checks, finish_plans = finish_checks(fixture["run_a"], fixture["run_b"], args.calls)
     common.print_table(
-        ["what if (in a rolled-back transaction)", *next(iter(what_ifs.values()))["timings"]],
+        ["run_has_open_messages(run), per running run", "median", "p95"],
         [
-            [label, *(common.ms(common.median(v)) for v in data["timings"].values())]
-            for label, data in what_ifs.items()
+            [label, common.ms(common.median(s)), common.ms(common.percentile(s, 95))]
+            for label, s in checks.items()
         ],
-        title="Index proposals, medians (finish_completed_runs; claims none / 500 due)",
+        title="finish_completed_runs' probe by what the run holds (rolled back; median of"
+        f" {args.calls})",
     )
+    for lines in finish_plans:
+        print_plan("EXPLAIN (ANALYZE, BUFFERS) run_has_open_messages, nothing open:", lines[1:])
 
     dead = []
     if not args.no_dead:
@@ -551,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
             "parts": parts,
             "claim_with_500_due": due_samples,
             "dead_rows": dead,
-            "what_if": what_ifs,
+            "finish_checks": checks,
             "targets": targets,
         },
     )

@@ -50,6 +50,7 @@ def partition(apps, schema_editor):
         run(f"CREATE INDEX {name}_message_due_idx ON {name} {DUE}")
         run(f"CREATE INDEX {name}_message_lease_idx ON {name} {LEASE}")
         run(f"ALTER TABLE api_message ATTACH PARTITION {name} FOR VALUES FROM ({low}) TO ({high})")
+        run(f"ALTER TABLE {name} DROP CONSTRAINT {name}_range")
     run("DROP TABLE api_message_plain")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from django.db import connection
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from .models import Campaign, CampaignRun, Client, Message, MessageStatus, of_runs
@@ -70,6 +71,29 @@ def audience_by_timezone(campaign: Campaign) -> dict[str, int]:
     """How many audience clients live in each time zone (one grouped scan)."""
     rows = campaign_audience(campaign).order_by().values_list("timezone").annotate(n=Count("id"))
     return dict(rows)
+
+
+def client_timezones() -> list[str]:
+    """Every time zone any client row names (deleted ones too: a superset of any audience's).
+
+    Postgres: a loose index scan over client_timezone_idx, one probe per distinct zone (a few
+    hundred at most), whatever the number of clients; a plain DISTINCT elsewhere.
+    """
+    table = connection.ops.quote_name(Client._meta.db_table)
+    if connection.vendor == "postgresql":
+        sql = (
+            "WITH RECURSIVE zones (name) AS ("
+            f" (SELECT timezone FROM {table} ORDER BY timezone LIMIT 1)"
+            " UNION ALL"
+            f" SELECT (SELECT timezone FROM {table} WHERE timezone > zones.name"
+            "  ORDER BY timezone LIMIT 1) FROM zones WHERE zones.name IS NOT NULL"
+            ") SELECT name FROM zones WHERE name IS NOT NULL"
+        )
+    else:
+        sql = f"SELECT DISTINCT timezone FROM {table}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _empty_counts() -> dict[str, int]:

@@ -123,10 +123,10 @@ def insert_sql(
 
 
 def run_times(run, now: datetime) -> dict[str, datetime]:
-    from api.selectors import audience_by_timezone
+    from api.selectors import client_timezones
     from api.services.planning import planned_times
 
-    return planned_times(run.campaign, list(audience_by_timezone(run.campaign)), now)
+    return planned_times(run.campaign, client_timezones(), now)
 
 
 def drop_partitions() -> None:

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from api.models import CampaignRun, CampaignStatus, MessageStatus, RunStatus
+from api.models import CampaignRun, CampaignStatus, Client, MessageStatus, RunStatus
 from api.services.planning import plan_run
 from api.services.send_window import in_window, next_send_time
 from api.tests.factories import CampaignFactory, ClientFactory
@@ -181,3 +181,45 @@ def test_planning_uses_the_audience_at_planning_time_without_deleted_clients():
     plan_run(run_id=run.id)
 
     assert set(run.messages.values_list("client_id", flat=True)) == {kept.id, newcomer.id}
+
+
+@pytest.mark.django_db
+def test_skipped_counts_only_audience_clients_in_zones_that_never_open():
+    from api.services.clients import delete_client
+
+    start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    campaign = CampaignFactory(
+        tag="closed",
+        start_datetime=start,
+        end_datetime=start + timedelta(hours=6),
+        time_interval_start=time(9),
+        time_interval_end=time(10),
+    )
+    ClientFactory.create_batch(2, tag="closed", timezone="Asia/Tokyo")  # opens at 00:00Z
+    ClientFactory(tag="closed", timezone="America/New_York")  # opens at 13:00Z: too late
+    ClientFactory.create_batch(3, tag="other", timezone="America/New_York")  # not the audience
+    ClientFactory.create_batch(2, tag="other", timezone="America/Chicago")  # nobody in audience
+    gone = ClientFactory(tag="closed", timezone="America/New_York")
+    delete_client(client_id=gone.id)
+    run = open_run(campaign)
+
+    result = plan_run(run_id=run.id)
+
+    assert (result.planned, result.skipped) == (2, 1)
+
+
+@pytest.mark.django_db
+def test_a_zone_name_unknown_to_this_server_is_planned_as_utc():
+    # Names are validated on write; one left in the table (an older tzdata) follows the
+    # send-time rule: UTC, rather than failing the whole run or vanishing from it.
+    campaign = CampaignFactory(tag="odd", time_interval_start=time(0), time_interval_end=time(23))
+    utc_client = ClientFactory(tag="odd", timezone="UTC")
+    odd = ClientFactory(tag="odd")
+    Client.objects.filter(pk=odd.pk).update(timezone="Mars/Olympus_Mons")
+    run = open_run(campaign)
+
+    result = plan_run(run_id=run.id)
+
+    assert (result.planned, result.skipped) == (2, 0)
+    times = dict(run.messages.values_list("client_id", "planned_send_at"))
+    assert times[odd.id] == times[utc_client.id]

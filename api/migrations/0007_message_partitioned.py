@@ -9,6 +9,8 @@ SQLite keeps a plain table: nothing happens there.
 
 from django.db import migrations
 
+# Frozen copies of api.partitions' values as of this migration (a migration must not change
+# when the app's code does later).
 AUTOVACUUM = (
     "autovacuum_vacuum_scale_factor = 0.0, autovacuum_vacuum_threshold = 20000,"
     " autovacuum_vacuum_insert_scale_factor = 0.0,"

@@ -11,6 +11,7 @@ from .models import (
 )
 
 MAX_RUN_ID = 2**31  # beyond it a run's id range leaves bigint
+MAX_BIGINT = 2**63
 
 
 class MessageFilter(django_filters.FilterSet):
@@ -23,7 +24,10 @@ class MessageFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=MessageStatus.choices)
 
     def filter_campaign(self, queryset, name, value):
-        runs = CampaignRun.objects.filter(campaign_id=value).values_list("id", flat=True)
+        campaign_id = int(value)
+        if not 0 <= campaign_id < MAX_BIGINT:
+            return queryset.none()
+        runs = CampaignRun.objects.filter(campaign_id=campaign_id).values_list("id", flat=True)
         return queryset.filter(of_runs(runs))
 
     def filter_run(self, queryset, name, value):

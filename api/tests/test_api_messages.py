@@ -202,3 +202,40 @@ def test_list_messages_does_not_query_per_message(api, django_assert_max_num_que
         response = api.get("/api/messages/")
 
     assert len(response.json()["results"]) == 30
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "run=99999999999999999999",
+        "client=99999999999999999999",
+        "campaign=99999999999999999999",
+        "run=-1",
+        "client=4294967296",  # beyond any message id's client part
+    ],
+)
+def test_out_of_range_filters_match_nothing_and_never_fail(api, messages, query):
+    response = api.get(f"/api/messages/?{query}")
+
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 200:
+        assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize("suffix", ["99999999999999999999999/", "9223372036854775808/"])
+def test_a_message_id_beyond_bigint_is_a_404(api, messages, suffix):
+    response = api.get(f"/api/messages/{suffix}")
+
+    assert response.status_code == 404, response.content
+
+
+def test_filters_find_each_message_by_its_run_and_client(api, messages):
+    (alice, bob), (run_a1, _, run_b) = messages["clients"], messages["runs"]
+
+    by_both = _ids(api.get(f"/api/messages/?run={run_b.pk}&client={alice.pk}"))
+    by_run = _ids(api.get(f"/api/messages/?run={run_a1.pk}"))
+    by_client = _ids(api.get(f"/api/messages/?client={bob.pk}"))
+
+    assert by_both == [messages["b_alice"].pk]
+    assert by_run == sorted([messages["a1_alice"].pk, messages["a1_bob"].pk])
+    assert by_client == sorted([messages["a1_bob"].pk, messages["b_bob"].pk])

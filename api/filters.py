@@ -1,4 +1,5 @@
 import django_filters
+from django import forms
 
 from .models import (
     MESSAGE_ID_RUN_STRIDE,
@@ -14,13 +15,19 @@ MAX_RUN_ID = 2**31  # beyond it a run's id range leaves bigint
 MAX_BIGINT = 2**63
 
 
+class IdFilter(django_filters.NumberFilter):
+    """A whole number: `?run=2.9` or `?run=1e0` is a 400 naming the field, not run 2 or 1."""
+
+    field_class = forms.IntegerField
+
+
 class MessageFilter(django_filters.FilterSet):
     """Run, campaign and client filters are written as id lookups (a run is an id range, a
     client's message in a run one id), so Postgres reads only the partitions concerned."""
 
-    campaign = django_filters.NumberFilter(method="filter_campaign")
-    run = django_filters.NumberFilter(method="filter_run")
-    client = django_filters.NumberFilter(method="filter_client")
+    campaign = IdFilter(method="filter_campaign")
+    run = IdFilter(method="filter_run")
+    client = IdFilter(method="filter_client")
     status = django_filters.ChoiceFilter(choices=MessageStatus.choices)
 
     def filter_campaign(self, queryset, name, value):

@@ -239,3 +239,12 @@ def test_filters_find_each_message_by_its_run_and_client(api, messages):
     assert by_both == [messages["b_alice"].pk]
     assert by_run == sorted([messages["a1_alice"].pk, messages["a1_bob"].pk])
     assert by_client == sorted([messages["a1_bob"].pk, messages["b_bob"].pk])
+
+
+@pytest.mark.parametrize("name", ["run", "client", "campaign"])
+@pytest.mark.parametrize("value", ["2.9", "1e0", "abc"])
+def test_an_id_filter_that_is_not_a_whole_number_is_a_400_naming_it(api, messages, name, value):
+    response = api.get(f"/api/messages/?{name}={value}")
+
+    assert response.status_code == 400, response.content
+    assert name in response.json()

@@ -112,3 +112,31 @@ def test_sweep_task_on_the_worker_plans_a_campaign_whose_start_arrives(
 
     assert wait_for(lambda: len(gateway.state.deliveries) == 3)
     assert wait_for(lambda: Campaign.objects.get(pk=campaign_id).status == CampaignStatus.FINISHED)
+
+
+def test_a_retry_goes_out_when_due_without_waiting_for_the_next_sweep(
+    api, gateway, http_provider, celery_worker, settings
+):
+    # No beat runs here: only the dispatcher's own wake-up can send the retries.
+    settings.SMS_RETRY_BASE_SECONDS = 1
+    settings.DISPATCH_INTERVAL_SECONDS = 600
+    gateway.script(503, count=3)
+    ClientFactory.create_batch(3, tag="retry")
+
+    response = api.post(
+        "/api/campaigns/",
+        {
+            "text_message": "Second time lucky",
+            "tag": "retry",
+            "start_datetime": (timezone.now() - timedelta(minutes=1)).isoformat(),
+            "end_datetime": (timezone.now() + timedelta(hours=1)).isoformat(),
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    campaign_id = response.json()["id"]
+
+    assert wait_for(lambda: len(gateway.state.deliveries) == 3, seconds=15), gateway.state.requests
+    messages = Message.objects.filter(run__campaign_id=campaign_id)
+    assert sorted(messages.values_list("attempts", flat=True)) == [2, 2, 2]
+    assert gateway.state.duplicates == 0

@@ -21,6 +21,7 @@ from .sweep import (
     due_messages_exist,
     expire_ended_campaigns,
     finish_completed_runs,
+    next_due_at,
     reap_expired_leases,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "due_messages_exist",
     "expire_ended_campaigns",
     "finish_completed_runs",
+    "next_due_at",
     "prepare_batch",
     "reap_expired_leases",
     "record_transitions",

@@ -138,3 +138,10 @@ def due_messages_exist(*, now: datetime | None = None) -> bool:
         of_runs(sending_run_ids()), status=MessageStatus.PENDING, next_attempt_at__lte=now
     )
     return due.order_by("next_attempt_at").values_list("id", flat=True).first() is not None
+
+
+def next_due_at() -> datetime | None:
+    """When the earliest pending message of a running run is due (None: nothing pending).
+    One probe of each running run's due index."""
+    pending = Message.objects.filter(of_runs(sending_run_ids()), status=MessageStatus.PENDING)
+    return pending.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()

@@ -20,3 +20,8 @@ def schedule_sweep(sender, **kwargs):
         sender.signature("api.tasks.sweep"),
         name="dispatch sweep",
     )
+    sender.add_periodic_task(
+        settings.MESSAGE_COMPACTION_INTERVAL_SECONDS,
+        sender.signature("api.tasks.compact_messages"),
+        name="message partition compaction",
+    )

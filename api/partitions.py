@@ -13,9 +13,12 @@ On SQLite the table is a plain table and these functions are not called.
 
 from __future__ import annotations
 
-from django.db import connection
+import re
+from dataclasses import dataclass
 
-from api.models import Message, run_message_ids
+from django.db import connection, transaction
+
+from api.models import MESSAGE_ID_RUN_STRIDE, Message, run_message_ids
 
 # Per partition; a partitioned parent cannot carry storage parameters. Every claim and outcome
 # rewrites rows (status is in the partial indexes' predicates: no HOT update), so vacuum early
@@ -62,6 +65,42 @@ def partition_exists(run_id: int) -> bool:
         return cursor.fetchone()[0]
 
 
+def _create_bare(name: str, low: int, high: int) -> None:
+    """A table shaped like the parent with only the lease index (empty while loading)."""
+    quoted, parent = connection.ops.quote_name(name), connection.ops.quote_name(table())
+    with connection.cursor() as cursor:
+        # LIKE copies the columns, NOT NULLs and CHECK constraints ATTACH requires; the range
+        # CHECK lets ATTACH skip its validation scan.
+        cursor.execute(
+            f"CREATE TABLE {quoted} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS,"
+            f" CONSTRAINT {connection.ops.quote_name(name + '_range')}"
+            f" CHECK (id >= {int(low)} AND id < {int(high)})) WITH ({AUTOVACUUM})"
+        )
+        cursor.execute(_partial_indexes(name)[1])
+
+
+def _build_indexes(name: str) -> None:
+    """The primary key and the due index, built in bulk (a sort each)."""
+    quoted = connection.ops.quote_name(name)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+        cursor.execute(f"ALTER TABLE {quoted} ADD PRIMARY KEY (id)")
+        cursor.execute(_partial_indexes(name)[0])
+
+
+def _attach(name: str, low: int, high: int) -> None:
+    quoted, parent = connection.ops.quote_name(name), connection.ops.quote_name(table())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ALTER TABLE {parent} ATTACH PARTITION {quoted}"
+            f" FOR VALUES FROM ({int(low)}) TO ({int(high)})"
+        )
+        # Attached, the partition bound says the same; the CHECK would only cost every
+        # later UPDATE of these rows (claims, outcomes) an evaluation.
+        range_check = connection.ops.quote_name(f"{name}_range")
+        cursor.execute(f"ALTER TABLE {quoted} DROP CONSTRAINT {range_check}")
+
+
 def create_run_partition(run_id: int, *, load: tuple[str, list] | None = None) -> int:
     """Create, optionally fill, index and attach the run's partition; returns the rows loaded.
 
@@ -71,33 +110,16 @@ def create_run_partition(run_id: int, *, load: tuple[str, list] | None = None) -
     index after it, in bulk.
     """
     name = partition_name(run_id)
-    quoted, parent = connection.ops.quote_name(name), connection.ops.quote_name(table())
     low, high = run_message_ids(run_id)
-    due, lease = _partial_indexes(name)
-    range_check = connection.ops.quote_name(f"{name}_range")
+    _create_bare(name, low, high)
     rows = 0
-    with connection.cursor() as cursor:
-        # LIKE copies the columns, NOT NULLs and CHECK constraints ATTACH requires; the range
-        # CHECK lets ATTACH skip its validation scan.
-        cursor.execute(
-            f"CREATE TABLE {quoted} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS,"
-            f" CONSTRAINT {range_check}"
-            f" CHECK (id >= {low} AND id < {high})) WITH ({AUTOVACUUM})"
-        )
-        cursor.execute(lease)
-        if load is not None:
-            sql, params = load
-            cursor.execute(sql.replace("{partition}", quoted), params)
+    if load is not None:
+        sql, params = load
+        with connection.cursor() as cursor:
+            cursor.execute(sql.replace("{partition}", connection.ops.quote_name(name)), params)
             rows = max(cursor.rowcount, 0)
-        cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
-        cursor.execute(f"ALTER TABLE {quoted} ADD PRIMARY KEY (id)")
-        cursor.execute(due)
-        cursor.execute(
-            f"ALTER TABLE {parent} ATTACH PARTITION {quoted} FOR VALUES FROM ({low}) TO ({high})"
-        )
-        # Attached, the partition bound says the same; the CHECK would only cost every
-        # later UPDATE of the run's rows (claims, outcomes) an evaluation.
-        cursor.execute(f"ALTER TABLE {quoted} DROP CONSTRAINT {range_check}")
+    _build_indexes(name)
+    _attach(name, low, high)
     return rows
 
 
@@ -105,3 +127,73 @@ def ensure_run_partition(run_id: int) -> None:
     """The run's partition, empty, if it does not exist yet (rows written one by one: tests)."""
     if connection.vendor == "postgresql" and not partition_exists(run_id):
         create_run_partition(run_id)
+
+
+# --- compaction: settled runs share one partition per block ------------------------------
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    low: int  # first message id
+    high: int  # one past the last
+    rows: float  # the planner's estimate (reltuples; -1 when never counted)
+
+    @property
+    def single_run(self) -> bool:
+        return self.high - self.low == MESSAGE_ID_RUN_STRIDE
+
+    @property
+    def first_run(self) -> int:
+        return self.low // MESSAGE_ID_RUN_STRIDE
+
+    @property
+    def last_run(self) -> int:
+        return self.high // MESSAGE_ID_RUN_STRIDE - 1
+
+
+_BOUND = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
+
+
+def partitions() -> list[Partition]:
+    """The message table's partitions in id order (Postgres; none elsewhere)."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), c.reltuples"
+            " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = %s::regclass",
+            [table()],
+        )
+        rows = cursor.fetchall()
+    found = []
+    for name, bound, reltuples in rows:
+        match = _BOUND.search(bound or "")
+        if match:
+            found.append(Partition(name, int(match[1]), int(match[2]), float(reltuples)))
+    return sorted(found, key=lambda part: part.low)
+
+
+def merge_partitions(parts: list[Partition]) -> str:
+    """Replace consecutive partitions by one covering their whole id range; returns its name.
+
+    Only for partitions whose rows no longer change (settled runs): they are copied into a new
+    table, indexed in bulk, the old ones dropped and the new one attached, in one transaction.
+    The copy runs under SHARE locks on the old partitions (readers go on); the parent is locked
+    exclusively only from the DROP to the COMMIT, a few milliseconds.
+    """
+    low, high = parts[0].low, parts[-1].high
+    name = f"{table()}_b{low // MESSAGE_ID_RUN_STRIDE}_{high // MESSAGE_ID_RUN_STRIDE - 1}"
+    quoted, parent = connection.ops.quote_name(name), connection.ops.quote_name(table())
+    olds = [connection.ops.quote_name(part.name) for part in parts]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {', '.join(olds)} IN SHARE MODE")
+        _create_bare(name, low, high)
+        cursor.execute(
+            f"INSERT INTO {quoted} SELECT * FROM {parent} WHERE id >= %s AND id < %s",
+            [low, high],
+        )
+        _build_indexes(name)
+        for old in olds:
+            cursor.execute(f"DROP TABLE {old}")
+        _attach(name, low, high)
+    return name

@@ -10,7 +10,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from api.services import dispatch, planning, reconcile
+from api.services import compaction, dispatch, planning, reconcile
 from api.services.campaigns import planning_lead
 
 logger = logging.getLogger(__name__)
@@ -111,3 +111,10 @@ def sweep() -> dict:
     if reaped or expired or runs or stale:
         logger.info("sweep %s", summary)
     return summary
+
+
+@shared_task(name="api.tasks.compact_messages", acks_late=True)
+def compact_messages() -> dict:
+    """Beat, hourly: merge settled runs' message partitions into blocks (few partitions keep
+    every query that names no run cheap and within Postgres's lock table)."""
+    return {"merged": compaction.compact_settled_runs()}

@@ -37,6 +37,7 @@ QUICK = {
     "start": ["--clients", "100000", "--starts", "10", "--warmup", "2"],
     "dispatch": ["--messages", "20000", "--repeat", "1"],
     "api": ["--messages", "100000", "--requests", "100"],
+    "compaction": ["--runs", "100", "--clients", "50", "--calls", "10"],
 }
 FULL = {
     "planning": ["--clients", "1000000", "--repeat", "3"],
@@ -44,6 +45,7 @@ FULL = {
     "start": ["--clients", "1000000", "--starts", "20"],
     "dispatch": ["--messages", "100000", "--repeat", "3"],
     "api": ["--messages", "1000000", "--requests", "300"],
+    "compaction": ["--runs", "1000", "--clients", "100"],
 }
 
 

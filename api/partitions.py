@@ -31,6 +31,9 @@ AUTOVACUUM = (
     " autovacuum_vacuum_cost_delay = 1"
 )
 
+# How long a merge may wait for the parent's exclusive lock (seconds), see merge_partitions.
+MERGE_LOCK_TIMEOUT = 2.0
+
 # Memory for the bulk index builds of one planning transaction (a 1M-row sort fits).
 INDEX_BUILD_MEMORY = "128MB"
 
@@ -193,6 +196,9 @@ def merge_partitions(parts: list[Partition]) -> str:
             [low, high],
         )
         _build_indexes(name)
+        # The DROPs need the parent exclusively: wait at most this long for running queries
+        # (and hold up new ones at most this long), else give up and try next time.
+        cursor.execute(f"SET LOCAL lock_timeout = '{int(MERGE_LOCK_TIMEOUT * 1000)}ms'")
         for old in olds:
             cursor.execute(f"DROP TABLE {old}")
         _attach(name, low, high)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from django.db import connection
+from django.db import OperationalError, connection
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
@@ -83,7 +83,11 @@ def compact_settled_runs(
     boundary = settled_boundary(now or timezone.now())
     merged = []
     for block in blocks_to_merge(partitions.partitions(), boundary, min_partitions=min_partitions):
-        name = partitions.merge_partitions(block)
+        try:
+            name = partitions.merge_partitions(block)
+        except OperationalError as exc:  # the lock timeout: busy; the next pass retries
+            logger.warning("compaction postponed: %s", str(exc).splitlines()[0])
+            break
         logger.info(
             "merged %s settled runs' partitions (runs %s-%s) into %s",
             len(block),

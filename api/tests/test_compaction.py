@@ -144,3 +144,25 @@ def test_which_partitions_are_merged(parts, boundary, expected):
     blocks = blocks_to_merge(parts, boundary, min_partitions=2)
 
     assert [[p.first_run for p in block] for block in blocks] == expected
+
+
+@postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_table_postpones_the_merge_instead_of_stalling_traffic(monkeypatch):
+    from django.db import connections
+
+    monkeypatch.setattr(partitions, "MERGE_LOCK_TIMEOUT", 0.2)
+    runs = [planned_run() for _ in range(3)]
+    before = names()
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:  # a long report reading the messages
+            cursor.execute("BEGIN")
+            cursor.execute("SELECT count(*) FROM api_message")
+            assert compact_settled_runs(min_partitions=2) == []
+            cursor.execute("ROLLBACK")
+    finally:
+        other.close()
+
+    assert names() == before
+    assert compact_settled_runs(min_partitions=2) == [f"api_message_b{runs[0].id}_{runs[-1].id}"]

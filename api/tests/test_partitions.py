@@ -220,3 +220,41 @@ def test_migration_moves_existing_messages_into_one_partition_per_run():
         executor = MigrationExecutor(connection)
         executor.loader.build_graph()
         executor.migrate(executor.loader.graph.leaf_nodes("api"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_messages_of_the_sequence_id_era_get_derived_ids_on_upgrade():
+    """From 0005 (ids from a sequence, unique (run, client)) to the latest schema, on either
+    backend: every existing message keeps its run, client and status under its derived id."""
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("api", "0005_message_open_run_idx")])
+        runs = [CampaignRunFactory(), CampaignRunFactory()]
+        clients = [ClientFactory() for _ in range(3)]
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            for run in runs:
+                for client in clients:
+                    cursor.execute(
+                        "INSERT INTO api_message (run_id, client_id, status, planned_send_at,"
+                        " next_attempt_at, attempts, last_error, created_at)"
+                        " VALUES (%s, %s, 'sent', %s, %s, 1, '', %s)",
+                        [run.id, client.id, now, now, now],
+                    )
+            cursor.execute("SELECT max(id) FROM api_message")
+            assert cursor.fetchone()[0] < 2**32  # sequence ids
+
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes("api"))
+
+        rows = list(Message.objects.values_list("id", "run_id", "client_id", "status"))
+        assert len(rows) == 6
+        assert all(pk == message_id(run_id, client_id) for pk, run_id, client_id, _ in rows)
+        assert {status for *_, status in rows} == {"sent"}
+        if connection.vendor == "postgresql":
+            assert all(partitions.partition_exists(run.id) for run in runs)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(executor.loader.graph.leaf_nodes("api"))

@@ -178,9 +178,6 @@ class MessageStatus(models.TextChoices):
     PAUSED = "paused", "Paused"
 
 
-# Statuses that still owe the client a send: a run with none of these left is finished.
-OPEN_MESSAGE_STATUSES = (MessageStatus.PENDING, MessageStatus.SENDING, MessageStatus.PAUSED)
-
 
 # Message ids: run_id * MESSAGE_ID_RUN_STRIDE + client_id, so client ids must stay below it.
 MESSAGE_ID_RUN_STRIDE = 2**32

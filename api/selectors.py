@@ -67,12 +67,6 @@ def campaign_audience(campaign: Campaign) -> QuerySet[Client]:
     return Client.objects.filter(condition)
 
 
-def audience_by_timezone(campaign: Campaign) -> dict[str, int]:
-    """How many audience clients live in each time zone (one grouped scan)."""
-    rows = campaign_audience(campaign).order_by().values_list("timezone").annotate(n=Count("id"))
-    return dict(rows)
-
-
 def client_timezones() -> list[str]:
     """Every time zone any client row names (deleted ones too: a superset of any audience's).
 

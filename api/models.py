@@ -178,7 +178,6 @@ class MessageStatus(models.TextChoices):
     PAUSED = "paused", "Paused"
 
 
-
 # Message ids: run_id * MESSAGE_ID_RUN_STRIDE + client_id, so client ids must stay below it.
 MESSAGE_ID_RUN_STRIDE = 2**32
 

@@ -109,8 +109,11 @@ def finish_completed_runs() -> int:
     """Runs with nothing left to send are finished, and so are their campaigns."""
     now = timezone.now()
     running = CampaignRun.objects.filter(status=RunStatus.RUNNING, planned_at__isnull=False)
-    done = [run_id for run_id in running.values_list("id", flat=True)]
-    done = [run_id for run_id in done if not run_has_open_messages(run_id)]
+    done = [
+        run_id
+        for run_id in running.values_list("id", flat=True)
+        if not run_has_open_messages(run_id)
+    ]
     finished = 0
     if done:
         finished = CampaignRun.objects.filter(pk__in=done, status=RunStatus.RUNNING).update(

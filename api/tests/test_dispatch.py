@@ -390,3 +390,40 @@ def test_gateway_outage_becomes_retries_without_crashing(gateway, http_provider)
     assert report.outcomes == {"pending": 3}
     errors = set(run.messages.values_list("last_error", flat=True))
     assert errors == {"gateway unreachable: ConnectionRefusedError"}
+
+
+@pytest.mark.django_db
+def test_a_dead_workers_batch_in_a_run_cancelled_meanwhile_is_cancelled_not_sent(
+    gateway, http_provider, api
+):
+    campaign, run = make_campaign(clients=3)
+    dispatch.claim_due_messages(limit=10)  # the worker dies holding the batch
+    assert api.post(f"/api/campaigns/{campaign.pk}/cancel/").status_code == 200
+
+    expire_leases(run)
+    assert dispatch.reap_expired_leases() == 3
+    run_dispatch(http_provider)
+
+    assert statuses(run) == ["cancelled"] * 3
+    assert set(run.messages.values_list("last_error", flat=True)) == {
+        "run cancelled (worker lost mid-send)"
+    }
+    assert gateway.state.requests == 0
+
+
+@pytest.mark.django_db
+def test_a_dead_workers_batch_in_a_paused_run_waits_for_the_resume(gateway, http_provider, api):
+    campaign, run = make_campaign(clients=2)
+    dispatch.claim_due_messages(limit=10)
+    assert api.post(f"/api/campaigns/{campaign.pk}/pause/").status_code == 200
+
+    expire_leases(run)
+    dispatch.reap_expired_leases()
+    run_dispatch(http_provider)
+    assert gateway.state.requests == 0  # a paused run's messages are not claimed
+
+    assert api.post(f"/api/campaigns/{campaign.pk}/resume/").status_code == 200
+    run_dispatch(http_provider)
+
+    assert statuses(run) == ["sent", "sent"]
+    assert gateway.state.requests == 2

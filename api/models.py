@@ -192,12 +192,16 @@ def run_message_ids(run_id: int) -> tuple[int, int]:
     return run_id * MESSAGE_ID_RUN_STRIDE, (run_id + 1) * MESSAGE_ID_RUN_STRIDE
 
 
+def runs_message_ids(run_ids) -> list[tuple[int, int]]:
+    """run_message_ids of each run, in run order, once each."""
+    return [run_message_ids(int(run_id)) for run_id in sorted(set(run_ids))]
+
+
 def of_runs(run_ids) -> Q:
     """A filter on the messages of these runs, written as id ranges so that Postgres prunes
     the partitions of every other run at plan time. Matches nothing for no runs."""
     condition = Q(pk__in=[])
-    for run_id in sorted(set(run_ids)):
-        low, high = run_message_ids(run_id)
+    for low, high in runs_message_ids(run_ids):
         condition |= Q(pk__gte=low, pk__lt=high)
     return condition
 

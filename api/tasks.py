@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from celery import shared_task
 from django.conf import settings
@@ -12,6 +11,7 @@ from django.utils import timezone
 
 from api.services import compaction, dispatch, planning, reconcile
 from api.services.campaigns import planning_lead
+from api.services.dispatch import MIN_WAKEUP_SECONDS  # noqa: F401 - part of this module's API
 
 logger = logging.getLogger(__name__)
 
@@ -41,34 +41,15 @@ def dispatch_messages() -> dict:
     return {"claimed": report.claimed, "outcomes": dict(report.outcomes)}
 
 
-# A wake-up is never sooner than this after the check (no busy loop on a row another worker
-# holds) and only for what falls due before the next sweep (no long countdowns on the broker).
-MIN_WAKEUP_SECONDS = 1.0
-_wakeup_lock = threading.Lock()
-_wakeup_at: datetime | None = None  # the dispatch this process has already asked for
-
-
 def wake_dispatcher_when_due(*, now: datetime | None = None) -> float | None:
     """Schedule one dispatch task for when the next pending message is due, if that comes
-    before beat's next sweep: retries and planned sends then go out on time, not up to
-    DISPATCH_INTERVAL_SECONDS late. At most one pending wake-up per worker process. Returns
-    the countdown, or None when nothing was scheduled."""
-    global _wakeup_at
+    before beat's next sweep (dispatch.wakeup_countdown): retries and planned sends then go out
+    on time, not up to DISPATCH_INTERVAL_SECONDS late. Returns the countdown, or None."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return None  # an eager task would run at once, not wait: the sweep covers tests
-    now = now or timezone.now()
-    due = dispatch.next_due_at()
-    if due is None:
-        return None
-    delay = max((due - now).total_seconds(), MIN_WAKEUP_SECONDS)
-    if delay >= settings.DISPATCH_INTERVAL_SECONDS:
-        return None
-    when = now + timedelta(seconds=delay)
-    with _wakeup_lock:
-        if _wakeup_at is not None and now < _wakeup_at <= when:
-            return None
-        _wakeup_at = when
-    dispatch_messages.apply_async(countdown=delay)
+    delay = dispatch.wakeup_countdown(now=now)
+    if delay is not None:
+        dispatch_messages.apply_async(countdown=delay)
     return delay
 
 

@@ -129,17 +129,8 @@ def run_times(run, now: datetime) -> dict[str, datetime]:
     return planned_times(run.campaign, client_timezones(), now)
 
 
-def drop_partitions() -> None:
-    """Drop every partition of api_message (TRUNCATE would keep them, empty)."""
-    leaves = common.fetchall(
-        "SELECT relid::regclass::text FROM pg_partition_tree('api_message') WHERE isleaf"
-    )
-    for (name,) in leaves:
-        common.execute(f"DROP TABLE {name}")  # noqa: S608 - names from the catalog
-
-
 def fresh_tables() -> None:
-    drop_partitions()
+    common.drop_message_partitions()
     common.execute(f"TRUNCATE {BARE_TABLE}")  # noqa: S608 - constant name
     common.vacuum_analyze(BARE_TABLE)
 
@@ -233,7 +224,7 @@ def plan_run_statements(clients: int, repeat: int) -> list[dict]:
 
     per_statement: dict[int, dict] = {}
     for _ in range(repeat):
-        drop_partitions()
+        common.drop_message_partitions()
         common.vacuum_analyze("api_campaignrun", "api_campaign")
         _, run = common.create_campaign_and_run(tag="bench")
         common.checkpoint()
@@ -357,7 +348,7 @@ def breakdown(clients: int, repeat: int) -> dict:
     )
 
     common.header("alternatives: the same rows into a scratch table")
-    drop_partitions()
+    common.drop_message_partitions()
     _, run = common.create_campaign_and_run(tag="bench")
     now = timezone.now()
     times = run_times(run, now)
@@ -414,7 +405,7 @@ def compare(clients: int, rounds: int) -> dict:
 
     samples: dict[str, list[float]] = {"plan_run": [], "row by row": [], "bare": []}
     for number in range(rounds):
-        drop_partitions()
+        common.drop_message_partitions()
         _, run = common.create_campaign_and_run(tag="bench")
         now = timezone.now()
         times = run_times(run, now)
@@ -457,7 +448,7 @@ def explain_insert(clients: int) -> list[str]:
     from django.db import connection, transaction
     from django.utils import timezone
 
-    drop_partitions()
+    common.drop_message_partitions()
     _, run = common.create_campaign_and_run(tag="bench")
     now = timezone.now()
     sql, params = insert_sql(run, run_times(run, now), now, table="bench_explain_partition")
@@ -500,11 +491,11 @@ def main(argv: list[str] | None = None) -> int:
     machine = common.print_machine({"database": common.redact(url), "git": common.git_revision()})
     common.ensure_clients(args.clients, tag="bench")
     common.reset_campaigns()
-    drop_partitions()
+    common.drop_message_partitions()
     if args.compare:
         common.header("A/B: plan_run (bulk) vs row by row vs bare")
         outcome = compare(args.clients, args.compare)
-        drop_partitions()
+        common.drop_message_partitions()
         common.reset_campaigns()
         common.save_results(f"planning-compare-{args.clients}", {"machine": machine, **outcome})
         return 0
@@ -584,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         details["explain"] = explain
 
     common.execute(f"DROP TABLE IF EXISTS {BARE_TABLE}")  # noqa: S608 - constant name
-    drop_partitions()
+    common.drop_message_partitions()
     common.reset_campaigns()
     common.save_results(
         f"planning-{clients}",

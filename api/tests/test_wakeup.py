@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from api import tasks
 from api.models import Message
+from api.services.dispatch import sweep
 from api.tests.factories import CampaignRunFactory, ClientFactory, MessageFactory
 
 
@@ -15,7 +16,7 @@ def scheduled(settings, monkeypatch):
     """Countdowns passed to dispatch_messages.apply_async, as if a broker were there."""
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.DISPATCH_INTERVAL_SECONDS = 60
-    monkeypatch.setattr(tasks, "_wakeup_at", None)
+    monkeypatch.setattr(sweep, "_wakeup_at", None)
     countdowns: list[float] = []
     monkeypatch.setattr(
         tasks.dispatch_messages,

@@ -18,15 +18,18 @@ from .loop import (
 from .outcomes import Transition, after_send, before_send, record_transitions, retry_delay
 from .sweep import (
     CANCELLED_RUN_REAP_WINDOW,
+    MIN_WAKEUP_SECONDS,
     due_messages_exist,
     expire_ended_campaigns,
     finish_completed_runs,
     next_due_at,
     reap_expired_leases,
+    wakeup_countdown,
 )
 
 __all__ = [
     "CANCELLED_RUN_REAP_WINDOW",
+    "MIN_WAKEUP_SECONDS",
     "ClaimedMessage",
     "DispatchReport",
     "OutgoingSms",
@@ -44,6 +47,7 @@ __all__ = [
     "expire_ended_campaigns",
     "finish_completed_runs",
     "next_due_at",
+    "wakeup_countdown",
     "prepare_batch",
     "reap_expired_leases",
     "record_transitions",

@@ -23,7 +23,7 @@ from api.models import (
     Message,
     MessageStatus,
     RunStatus,
-    run_message_ids,
+    runs_message_ids,
 )
 
 logger = logging.getLogger(__name__)
@@ -54,10 +54,7 @@ def sending_run_ids() -> list[int]:
 def run_ranges_sql(run_ids: list[int]) -> str:
     """`(id >= a AND id < b) OR ...` over the runs' id ranges, as literals (ints only), so
     Postgres prunes every other run's partition when it plans the statement."""
-    ranges = []
-    for run_id in run_ids:
-        low, high = run_message_ids(int(run_id))
-        ranges.append(f"(id >= {low} AND id < {high})")
+    ranges = [f"(id >= {low} AND id < {high})" for low, high in runs_message_ids(run_ids)]
     return "(" + " OR ".join(ranges) + ")"
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -148,3 +150,30 @@ def next_due_at() -> datetime | None:
     One probe of each running run's due index."""
     pending = Message.objects.filter(of_runs(sending_run_ids()), status=MessageStatus.PENDING)
     return pending.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+
+
+# A wake-up is never sooner than this after the check (no busy loop on a row another worker
+# holds) and only for what falls due before the next sweep (no long countdowns on the broker).
+MIN_WAKEUP_SECONDS = 1.0
+_wakeup_lock = threading.Lock()
+_wakeup_at: datetime | None = None  # the dispatch this process has already asked for
+
+
+def wakeup_countdown(*, now: datetime | None = None) -> float | None:
+    """Seconds until a dispatcher should wake for the next pending message, if that comes
+    before beat's next sweep and this process has not already asked for an earlier wake-up
+    (at most one pending per worker process); None otherwise. Asking records the wake-up."""
+    global _wakeup_at
+    now = now or timezone.now()
+    due = next_due_at()
+    if due is None:
+        return None
+    delay = max((due - now).total_seconds(), MIN_WAKEUP_SECONDS)
+    if delay >= settings.DISPATCH_INTERVAL_SECONDS:
+        return None
+    when = now + timedelta(seconds=delay)
+    with _wakeup_lock:
+        if _wakeup_at is not None and now < _wakeup_at <= when:
+            return None
+        _wakeup_at = when
+    return delay

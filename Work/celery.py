@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "Work.settings")
 
@@ -25,3 +26,13 @@ def schedule_sweep(sender, **kwargs):
         sender.signature("api.tasks.compact_messages"),
         name="message partition compaction",
     )
+
+
+@worker_init.connect
+def refuse_a_bad_gateway_configuration(**kwargs):
+    """A worker with an unusable SMS_GATEWAY_URL/_TOKEN stops at start-up, saying why."""
+    from api.checks import gateway_settings_error
+
+    error = gateway_settings_error()
+    if error:
+        raise SystemExit(f"Refusing to start the worker: {error}")

@@ -117,6 +117,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     if DATABASES["default"]["NAME"] == str(DEFAULT_SQLITE_PATH):
         DATA_DIR.mkdir(parents=True, exist_ok=True)
+else:
+    # A database that does not answer must not hang a worker that holds gateway outcomes to
+    # write: connecting fails after this many seconds and the worker tries again.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -219,7 +225,12 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = 200_000  # KiB: recycle a worker child past
 DISPATCH_INTERVAL_SECONDS = env_float("DISPATCH_INTERVAL_SECONDS", 60)
 DISPATCH_BATCH_SIZE = env_int("DISPATCH_BATCH_SIZE", 500)
 DISPATCH_TASK_SECONDS = env_float("DISPATCH_TASK_SECONDS", 30)
-DISPATCH_LEASE_SECONDS = env_float("DISPATCH_LEASE_SECONDS", 300)
+# A claimed message stays `sending` this long unless its worker renews the lease (it does, every
+# third of it, while it works); a dead worker's unsent messages are back in the queue after it.
+DISPATCH_LEASE_SECONDS = env_float("DISPATCH_LEASE_SECONDS", 30)
+# Outcomes are written as they arrive, in groups: every this many seconds or results.
+DISPATCH_FLUSH_SECONDS = env_float("DISPATCH_FLUSH_SECONDS", 0.1)
+DISPATCH_FLUSH_RESULTS = env_int("DISPATCH_FLUSH_RESULTS", 50)
 # How often beat merges settled runs' message partitions into blocks (Postgres only).
 MESSAGE_COMPACTION_INTERVAL_SECONDS = env_float("MESSAGE_COMPACTION_INTERVAL_SECONDS", 3600)
 SMS_MAX_ATTEMPTS = env_int("SMS_MAX_ATTEMPTS", 10)
@@ -227,10 +238,12 @@ SMS_RETRY_BASE_SECONDS = env_float("SMS_RETRY_BASE_SECONDS", 30)
 SMS_RETRY_MAX_SECONDS = env_float("SMS_RETRY_MAX_SECONDS", 3600)
 SMS_RATE_LIMIT = env_float("SMS_RATE_LIMIT", 0)  # messages/s for all workers; 0 = unlimited
 SMS_CONCURRENCY = env_int("SMS_CONCURRENCY", 100)
-SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "").rstrip("/")
+SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
 SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
 SMS_CONNECT_TIMEOUT = env_float("SMS_CONNECT_TIMEOUT", 3)
 SMS_READ_TIMEOUT = env_float("SMS_READ_TIMEOUT", 10)
+# Extra CA certificates (PEM) to trust for an https gateway; verification is always on.
+SMS_GATEWAY_CA_BUNDLE = os.environ.get("SMS_GATEWAY_CA_BUNDLE", "")
 SMS_PROVIDER = os.environ.get("SMS_PROVIDER") or (
     "api.providers.http.HttpProvider"
     if SMS_GATEWAY_URL

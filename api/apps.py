@@ -7,4 +7,4 @@ class ApiConfig(AppConfig):
     verbose_name = "Campaigns"
 
     def ready(self):
-        from . import lookups  # noqa: F401 - registers field__any_of
+        from . import checks, lookups  # noqa: F401 - registers the checks and field__any_of

@@ -6,15 +6,17 @@ good. Expected outcomes are results, not exceptions.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
-from collections.abc import Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,22 +41,37 @@ class SendResult:
     attempted: bool = True  # False when the provider held the message back (cool-down)
 
 
+ResultCallback = Callable[[SendResult], None]
+
+
 class BaseProvider:
+    # Messages this provider may have in flight at once; the dispatcher never submits more.
+    concurrency: int = 1000
+
     def send_messages(self, messages: Sequence[OutgoingSms]) -> list[SendResult]:
         raise NotImplementedError
 
-    def submit_messages(self, messages: Sequence[OutgoingSms]) -> Future:
-        """Start sending; the Future resolves to send_messages' results. Providers that can
-        send in the background (http) return at once so the caller overlaps its own work."""
-        future: Future = Future()
+    def submit(self, messages: Sequence[OutgoingSms], on_result: ResultCallback) -> None:
+        """Start sending; `on_result` is called once per message, as soon as its outcome is
+        known, possibly from another thread. Providers that send in the background (http)
+        return at once. Nothing raises: a provider error becomes each message's retry."""
         try:
-            future.set_result(self.send_messages(messages))
-        except Exception as exc:  # noqa: BLE001 - handed to whoever reads the future
-            future.set_exception(exc)
-        return future
+            results = self.send_messages(messages)
+            if len(results) != len(messages):
+                raise RuntimeError(f"{len(results)} results for {len(messages)} messages")
+        except Exception as exc:  # noqa: BLE001 - any provider bug becomes a retry, not a crash
+            logger.exception("provider error on %s messages", len(messages))
+            results = [provider_error(sms, exc) for sms in messages]
+        for result in results:
+            on_result(result)
 
     def close(self) -> None:
         """Release connections; the provider may be used again afterwards."""
+
+
+def provider_error(sms: OutgoingSms, exc: BaseException) -> SendResult:
+    """An unexpected failure while sending: the outcome is unknown, so retry (same id)."""
+    return SendResult(sms.message_id, Outcome.RETRY, f"provider error: {type(exc).__name__}")
 
 
 _providers: dict[tuple[str, int], BaseProvider] = {}

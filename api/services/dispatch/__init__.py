@@ -1,7 +1,8 @@
 """Dispatch: claim due messages in batches, check them at send time, send, record outcomes.
 
 claims.py (claim_due_messages) -> outcomes.py (before_send, after_send, record_transitions)
--> loop.py (dispatch_due_messages, deliver_batch); sweep.py holds beat's housekeeping.
+-> loop.py (one batch: prepare_batch, complete_batch, deliver_batch) -> stream.py
+(dispatch_due_messages: the worker's stream); sweep.py holds beat's housekeeping.
 """
 
 from api.providers.base import OutgoingSms
@@ -12,10 +13,11 @@ from .loop import (
     PreparedBatch,
     complete_batch,
     deliver_batch,
-    dispatch_due_messages,
     prepare_batch,
+    send_and_wait,
 )
 from .outcomes import Transition, after_send, before_send, record_transitions, retry_delay
+from .stream import DispatchStream, dispatch_due_messages
 from .sweep import (
     CANCELLED_RUN_REAP_WINDOW,
     MIN_WAKEUP_SECONDS,
@@ -32,6 +34,7 @@ __all__ = [
     "MIN_WAKEUP_SECONDS",
     "ClaimedMessage",
     "DispatchReport",
+    "DispatchStream",
     "OutgoingSms",
     "PreparedBatch",
     "Transition",
@@ -42,6 +45,7 @@ __all__ = [
     "complete_batch",
     "deliver_batch",
     "dispatch_due_messages",
+    "send_and_wait",
     "sending_run_ids",
     "due_messages_exist",
     "expire_ended_campaigns",

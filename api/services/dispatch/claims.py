@@ -38,6 +38,7 @@ class ClaimedMessage:
     phone: str = ""
     timezone: str = "UTC"
     client_deleted: bool = False
+    token: int = 0  # the claim's token: every write about this message must quote it
 
 
 # --- claiming -----------------------------------------------------------------------------
@@ -93,7 +94,7 @@ def claim_due_messages(
     params += [MessageStatus.PENDING, adapt(now), limit]
     with connection.cursor() as cursor:  # one statement: atomic without a transaction block
         cursor.execute(_claim_sql(run_ids), params)
-        claimed = [ClaimedMessage(*row) for row in cursor.fetchall()]
+        claimed = [ClaimedMessage(*row, token=token) for row in cursor.fetchall()]
     return token, claimed
 
 

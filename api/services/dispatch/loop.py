@@ -1,14 +1,12 @@
-"""The dispatch loop: claim, check, send, record; pipelined, bounded in time."""
+"""One claimed batch: the send-time checks, and turning the gateway's answers into writes."""
 
 from __future__ import annotations
 
 import logging
-import time
+import threading
 from collections import Counter, defaultdict
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.utils import timezone
 
 from api.models import (
@@ -17,11 +15,10 @@ from api.models import (
     MessageStatus,
     mask_phone,
 )
-from api.providers.base import BaseProvider, Outcome, OutgoingSms, SendResult, get_provider
+from api.providers.base import BaseProvider, OutgoingSms, SendResult
 
-from .claims import ClaimedMessage, _load_clients, claim_due_messages
+from .claims import ClaimedMessage, _load_clients
 from .outcomes import Transition, after_send, before_send, record_transitions
-from .sweep import finish_completed_runs
 
 logger = logging.getLogger(__name__)
 
@@ -113,80 +110,23 @@ def _log_problems(prepared: PreparedBatch, transitions: dict[int, Transition]) -
 
 
 def deliver_batch(token: int, batch: list[ClaimedMessage], provider: BaseProvider):
-    """Check, send and record one claimed batch (the unpipelined form of the loop's work)."""
+    """Check, send and record one claimed batch at once (the stream's work for one batch)."""
     prepared = prepare_batch(token, batch)
-    outgoing = prepared.outgoing()
-    results = _collect(provider.submit_messages(outgoing), outgoing) if outgoing else []
-    return complete_batch(prepared, results)
+    return complete_batch(prepared, send_and_wait(provider, prepared.outgoing()))
 
 
-def _collect(future, outgoing: list[OutgoingSms]) -> list[SendResult]:
-    """The provider's results; a provider that raises loses nothing: all become retries."""
-    try:
-        results = future.result()
-        if len(results) == len(outgoing):
-            return results
-        error = f"provider returned {len(results)} results for {len(outgoing)} messages"
-    except Exception as exc:  # noqa: BLE001 - any provider bug becomes a retry, not a crash
-        logger.exception("provider error on a batch of %s messages", len(outgoing))
-        error = f"provider error: {type(exc).__name__}"
-    return [SendResult(sms.message_id, Outcome.RETRY, error) for sms in outgoing]
-
-
-# --- the loop and the sweep ---------------------------------------------------------------
-def dispatch_due_messages(
-    *,
-    time_budget: float | None = None,
-    batch_size: int | None = None,
-    provider: BaseProvider | None = None,
-) -> DispatchReport:
-    """Send due messages batch after batch until none are due or the time budget is spent.
-
-    Pipelined: while one batch is on the wire (the provider's own thread), the next is
-    claimed and checked, so database round trips overlap with gateway round trips.
-    """
-    time_budget = settings.DISPATCH_TASK_SECONDS if time_budget is None else time_budget
-    batch_size = batch_size or settings.DISPATCH_BATCH_SIZE
-    provider = provider or get_provider()
-    deadline = time.monotonic() + time_budget
-    report = DispatchReport()
-    in_flight = None  # (prepared batch, its outgoing messages, the provider's future)
-    while True:
-        following = None
-        if time.monotonic() < deadline:
-            token, batch = claim_due_messages(limit=batch_size)
-            if batch:
-                prepared = prepare_batch(token, batch)
-                outgoing = prepared.outgoing()
-                following = (prepared, outgoing, _submit(provider, outgoing))
-        else:
-            report.more_due = True
-        if in_flight is not None:
-            prepared, outgoing, future = in_flight
-            report.add(complete_batch(prepared, _collect(future, outgoing) if outgoing else []))
-        if following is None:
-            break
-        in_flight = following
-    if report.claimed and not report.more_due:
-        # Only once the backlog is drained: the check reads the run's messages, and a task
-        # that stopped on its time budget will be followed by another one anyway.
-        finish_completed_runs()
-    if report.claimed:
-        logger.info(
-            "dispatch claimed=%s outcomes=%s more_due=%s",
-            report.claimed,
-            dict(report.outcomes),
-            report.more_due,
-        )
-    return report
-
-
-def _submit(provider: BaseProvider, outgoing: list[OutgoingSms]):
+def send_and_wait(provider: BaseProvider, outgoing: list[OutgoingSms]) -> list[SendResult]:
+    """Submit the messages and wait for every outcome; results in the order of `outgoing`."""
     if not outgoing:
-        return None
-    try:
-        return provider.submit_messages(outgoing)
-    except Exception as exc:  # noqa: BLE001 - surfaced by _collect as retries
-        failed: Future = Future()
-        failed.set_exception(exc)
-        return failed
+        return []
+    results: dict[int, SendResult] = {}
+    done = threading.Event()
+
+    def on_result(result: SendResult) -> None:
+        results[result.message_id] = result
+        if len(results) == len(outgoing):
+            done.set()
+
+    provider.submit(outgoing, on_result)
+    done.wait()
+    return [results[sms.message_id] for sms in outgoing]

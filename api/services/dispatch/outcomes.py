@@ -37,22 +37,24 @@ class Transition:
     next_attempt_at: datetime | None = None
     error: str = ""
     refund_attempt: bool = False  # the message was not actually sent this time
+    sent_at: datetime | None = None  # when the gateway accepted it (default: when written)
 
 
 def record_transitions(token: int, transitions: dict[int, Transition], now: datetime) -> int:
     """Write outcomes in bulk: one UPDATE per kind of outcome, guarded by the claim token."""
-    groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
+    groups: dict[tuple[str, bool, datetime | None], list[int]] = defaultdict(list)
     for message_id, transition in transitions.items():
-        groups[(transition.status, transition.refund_attempt)].append(message_id)
+        key = (transition.status, transition.refund_attempt, transition.sent_at)
+        groups[key].append(message_id)
     written = 0
-    # One statement needs no transaction block (the common case: a whole batch sent).
+    # One statement needs no transaction block (the common case: a whole group sent).
     with transaction.atomic() if len(groups) > 1 else nullcontext():
-        for (status, refund), ids in groups.items():
+        for (status, refund, sent_at), ids in groups.items():
             values: dict = {"status": status, "lease_expires_at": None, "claim_token": None}
             if refund:
                 values["attempts"] = F("attempts") - 1
             if status == MessageStatus.SENT:
-                values["sent_at"] = now
+                values["sent_at"] = sent_at or now
                 values["last_error"] = ""
             else:
                 values["last_error"] = _per_row(ids, transitions, "error")
@@ -87,7 +89,7 @@ def after_send(
     result: SendResult, message: ClaimedMessage, campaign: Campaign, now: datetime
 ) -> Transition:
     if result.outcome == Outcome.SENT:
-        return Transition(MessageStatus.SENT)
+        return Transition(MessageStatus.SENT, sent_at=now)
     if result.outcome == Outcome.FAILED:
         return Transition(MessageStatus.FAILED, error=result.error)
     attempts = message.attempts - (0 if result.attempted else 1)

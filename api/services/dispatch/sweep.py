@@ -146,10 +146,17 @@ def due_messages_exist(*, now: datetime | None = None) -> bool:
 
 
 def next_due_at() -> datetime | None:
-    """When the earliest pending message of a running run is due (None: nothing pending).
-    One probe of each running run's due index."""
+    """When a dispatcher next has work: the earliest pending message of a running run, or the
+    earliest lease to run out in a live run (a dead worker's messages to hand back). None:
+    nothing pending or leased. One probe of each running run's due index and lease index."""
     pending = Message.objects.filter(of_runs(sending_run_ids()), status=MessageStatus.PENDING)
-    return pending.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+    due = pending.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+    live = CampaignRun.objects.filter(status__in=(RunStatus.RUNNING, RunStatus.PAUSED))
+    leased = Message.objects.filter(
+        of_runs(list(live.values_list("id", flat=True))), status=MessageStatus.SENDING
+    )
+    lease = leased.order_by("lease_expires_at").values_list("lease_expires_at", flat=True).first()
+    return min((moment for moment in (due, lease) if moment is not None), default=None)
 
 
 # A wake-up is never sooner than this after the check (no busy loop on a row another worker

@@ -1,0 +1,346 @@
+"""The dispatch stream: claims feed a queue, up to the provider's concurrency in flight, each
+outcome written within a moment of its arrival, leases renewed while the work goes on.
+
+Why a stream and not batches: a batch's outcomes were written when its slowest request ended,
+so a worker killed mid-batch left every message the gateway had already accepted to be sent
+again. Here at most the requests in flight and one small group of unwritten results are open at
+any instant: that is all a crash can re-send. Leases are short and renewed (a heartbeat), so a
+dead worker's messages are back within a lease, and one slow request holds only its own slot.
+
+The database may go away mid-stream (restart, failover, a killed backend). Outcomes the gateway
+gave are facts: they stay here and are written once the database answers again (reconnecting
+with backoff); claiming and lease renewals wait meanwhile. The claim token still guards every
+write, so a worker that was presumed dead cannot overwrite what a newer owner did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import time
+from collections import Counter, deque
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection
+from django.utils import timezone
+
+from api.models import Campaign, Message, MessageStatus, mask_phone
+from api.providers.base import BaseProvider, OutgoingSms, SendResult, get_provider
+
+from .claims import ClaimedMessage, claim_due_messages
+from .loop import DispatchReport, prepare_batch
+from .outcomes import Transition, after_send, record_transitions
+from .sweep import finish_completed_runs, reap_expired_leases
+
+logger = logging.getLogger(__name__)
+
+# How long a worker keeps trying to write outcomes to a database that does not answer before it
+# gives up on them (they are then sent again after their lease): far beyond any restart.
+OUTCOME_HOLD_SECONDS = 900.0
+DB_RETRY_MAX_SECONDS = 5.0
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer; the stream holds its outcomes and tries again later."""
+
+
+class DispatchStream:
+    def __init__(self, provider: BaseProvider, *, batch_size: int, time_budget: float):
+        self.provider = provider
+        self.concurrency = max(1, provider.concurrency)
+        self.batch_size = batch_size
+        self.deadline = time.monotonic() + time_budget
+        self.lease = settings.DISPATCH_LEASE_SECONDS
+        self.heartbeat_every = self.lease / 3
+        self.flush_seconds = settings.DISPATCH_FLUSH_SECONDS
+        self.flush_results = max(1, settings.DISPATCH_FLUSH_RESULTS)
+        self.queue: deque[ClaimedMessage] = deque()  # claimed and checked, not yet submitted
+        self.in_flight: dict[int, ClaimedMessage] = {}
+        self.held: dict[int, ClaimedMessage] = {}  # claimed, until its outcome is written
+        self.campaigns: dict[int, Campaign] = {}  # by run id
+        self.results: queue.SimpleQueue[tuple[SendResult, datetime]] = queue.SimpleQueue()
+        self.decided: dict[int, Transition] = {}  # outcomes not yet written
+        self.oldest_decided = 0.0
+        self.report = DispatchReport()
+        self.retry_errors: Counter = Counter()
+        self.exhausted = False  # a claim found nothing due
+        self.next_heartbeat = time.monotonic() + self.heartbeat_every
+        self.db_down_since: float | None = None
+        self.db_retry_at = 0.0
+        self.db_failures = 0
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> DispatchReport:
+        self._database(self._reap)
+        while True:
+            now = time.monotonic()
+            stopping = now >= self.deadline
+            if stopping and not self.exhausted:
+                self.report.more_due = True
+            if not stopping and not self.exhausted and len(self.queue) < self.concurrency:
+                self._database(self._claim)
+            if stopping and self.queue:
+                self._release_queue()
+            self._submit()
+            if not self.in_flight and not self.queue and (stopping or self.exhausted):
+                break
+            if not self.in_flight and not self.queue and self.db_down_since is not None:
+                self._sleep_until_database_retry()
+            self._collect(timeout=self._wait_seconds())
+            self._flush_if_due()
+            if time.monotonic() >= self.next_heartbeat:
+                self._database(self._heartbeat)
+        self._drain_outcomes()
+        self._log_retries()
+        return self.report
+
+    def _wait_seconds(self) -> float:
+        if not self.in_flight:
+            return 0.0
+        if self.decided:
+            return max(0.0, self.oldest_decided + self.flush_seconds - time.monotonic())
+        return min(self.flush_seconds, max(0.0, self.next_heartbeat - time.monotonic()))
+
+    # -- claiming and sending -------------------------------------------------------------
+    def _claim(self) -> None:
+        token, batch = claim_due_messages(limit=self.batch_size)
+        if not batch:
+            self.exhausted = True
+            return
+        self.report.claimed += len(batch)
+        # If the checks fail (the database went away), the batch is simply forgotten: never
+        # sent, so nothing to write; its lease brings it back.
+        prepared = prepare_batch(token, batch)
+        self.held.update((message.id, message) for message in batch)
+        self.campaigns.update(prepared.campaigns)
+        self._decide(prepared.transitions)
+        self.queue.extend(prepared.to_send)
+
+    def _submit(self) -> None:
+        room = self.concurrency - len(self.in_flight)
+        if room <= 0 or not self.queue:
+            return
+        now = timezone.now()
+        outgoing = []
+        while self.queue and len(outgoing) < room:
+            message = self.queue.popleft()
+            campaign = self.campaigns[message.run_id]
+            if now >= campaign.end_datetime:  # it waited in the queue past the end
+                self._decide(
+                    {
+                        message.id: Transition(
+                            MessageStatus.EXPIRED, error="campaign ended", refund_attempt=True
+                        )
+                    }
+                )
+                continue
+            self.in_flight[message.id] = message
+            outgoing.append(OutgoingSms(message.id, message.phone, campaign.text_message))
+        if outgoing:
+            self.provider.submit(outgoing, self._on_result)
+
+    def _on_result(self, result: SendResult) -> None:  # any thread
+        self.results.put((result, timezone.now()))
+
+    def _collect(self, timeout: float) -> None:
+        try:
+            items = [
+                self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait()
+            ]
+        except queue.Empty:
+            return
+        with contextlib.suppress(queue.Empty):
+            while True:
+                items.append(self.results.get_nowait())
+        decided = {}
+        for result, arrived in items:
+            message = self.in_flight.pop(result.message_id, None)
+            if message is None:
+                continue  # a provider answering twice for one message: the first answer counts
+            transition = after_send(result, message, self.campaigns[message.run_id], arrived)
+            if transition.sent_at:  # whole seconds: few groups per write
+                transition.sent_at = transition.sent_at.replace(microsecond=0)
+            decided[message.id] = transition
+        self._decide(decided)
+
+    def _decide(self, transitions: dict[int, Transition]) -> None:
+        if transitions and not self.decided:
+            self.oldest_decided = time.monotonic()
+        self.decided.update(transitions)
+
+    def _release_queue(self) -> None:
+        """The time budget is spent: what was claimed but not sent goes back, due at once."""
+        now = timezone.now()
+        self._decide(
+            {
+                message.id: Transition(
+                    MessageStatus.PENDING, next_attempt_at=now, refund_attempt=True
+                )
+                for message in self.queue
+            }
+        )
+        self.queue.clear()
+
+    # -- writing outcomes -----------------------------------------------------------------
+    def _flush_if_due(self) -> None:
+        if self.decided and len(self.decided) >= self.flush_results or (
+            time.monotonic() - self.oldest_decided >= self.flush_seconds
+        ):
+            self._database(self._flush)
+
+    def _flush(self) -> None:
+        decided, self.decided = self.decided, {}
+        by_token: dict[int, dict[int, Transition]] = {}
+        for message_id, transition in decided.items():
+            by_token.setdefault(self.held[message_id].token, {})[message_id] = transition
+        written_tokens = []
+        try:
+            for token, transitions in by_token.items():
+                record_transitions(token, transitions, timezone.now())
+                written_tokens.append(token)
+        except BaseException:
+            for token, transitions in by_token.items():
+                if token not in written_tokens:
+                    self.decided.update(transitions)
+            raise
+        for message_id, transition in decided.items():
+            message = self.held.pop(message_id)
+            self._log_failure(message, transition)
+            self.report.outcomes[str(transition.status)] += 1
+            if transition.status == MessageStatus.PENDING and transition.error:
+                self.retry_errors[transition.error] += 1
+
+    def _drain_outcomes(self) -> None:
+        """Write what is left, waiting out a database outage (up to OUTCOME_HOLD_SECONDS)."""
+        give_up_at = time.monotonic() + OUTCOME_HOLD_SECONDS
+        while self.decided and time.monotonic() < give_up_at:
+            self._sleep_until_database_retry()
+            self._database(self._flush)
+        if self.decided:
+            logger.error(
+                "database unavailable for %ss: %s outcomes not written; they are sent again"
+                " after their lease",
+                int(OUTCOME_HOLD_SECONDS),
+                len(self.decided),
+            )
+
+    # -- leases ---------------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        """Renew the leases of everything held; re-check queued messages (a pause, a cancel)."""
+        self.next_heartbeat = time.monotonic() + self.heartbeat_every
+        if self.held:
+            until = timezone.now() + timedelta(seconds=self.lease)
+            Message.objects.filter(
+                pk__any_of=list(self.held),
+                status=MessageStatus.SENDING,
+                claim_token__any_of={message.token for message in self.held.values()},
+            ).update(lease_expires_at=until)
+        if self.queue:
+            self._recheck_queue()
+        self._reap()
+        self._log_retries()
+
+    def _recheck_queue(self) -> None:
+        by_token: dict[int, list[ClaimedMessage]] = {}
+        for message in self.queue:
+            by_token.setdefault(message.token, []).append(message)
+        kept: list[ClaimedMessage] = []
+        for token, messages in by_token.items():
+            prepared = prepare_batch(token, messages)
+            self.campaigns.update(prepared.campaigns)
+            self._decide(prepared.transitions)
+            kept += prepared.to_send
+        self.queue = deque(sorted(kept, key=lambda m: m.id))
+
+    def _reap(self) -> None:
+        # A dead worker's messages are handed back as soon as their lease runs out, not at
+        # beat's next sweep (up to DISPATCH_INTERVAL_SECONDS later).
+        reap_expired_leases()
+
+    # -- the database going away ----------------------------------------------------------
+    def _database(self, operation) -> None:
+        """Run one database step; on a lost connection keep everything and try again later."""
+        if self.db_down_since is not None and time.monotonic() < self.db_retry_at:
+            return
+        try:
+            operation()
+        except IntegrityError:
+            raise
+        except DatabaseError as exc:
+            self._database_failed(exc)
+        else:
+            if self.db_down_since is not None:
+                logger.warning(
+                    "database is back after %.1fs; %s outcomes held meanwhile",
+                    time.monotonic() - self.db_down_since,
+                    len(self.decided),
+                )
+            self.db_down_since, self.db_failures = None, 0
+
+    def _database_failed(self, exc: DatabaseError) -> None:
+        now = time.monotonic()
+        if self.db_down_since is None:
+            self.db_down_since = now
+            logger.warning(
+                "database unavailable (%s): holding %s outcomes, %s in flight; retrying",
+                type(exc).__name__,
+                len(self.decided),
+                len(self.in_flight),
+            )
+        self.db_failures += 1
+        self.db_retry_at = now + min(DB_RETRY_MAX_SECONDS, 0.1 * 2**self.db_failures)
+        with contextlib.suppress(Exception):
+            connection.close()  # the next query connects afresh
+
+    def _sleep_until_database_retry(self) -> None:
+        if self.db_down_since is not None:
+            time.sleep(max(0.0, self.db_retry_at - time.monotonic()))
+
+    # -- logs -----------------------------------------------------------------------------
+    @staticmethod
+    def _log_failure(message: ClaimedMessage, transition: Transition) -> None:
+        if transition.status == MessageStatus.FAILED:
+            logger.warning(
+                "message failed message=%s run=%s client=%s phone=%s error=%s",
+                message.id,
+                message.run_id,
+                message.client_id,
+                mask_phone(message.phone),
+                transition.error,
+            )
+
+    def _log_retries(self) -> None:
+        for error, count in self.retry_errors.items():
+            logger.warning("will retry %s messages: %s", count, error)
+        self.retry_errors.clear()
+
+
+def dispatch_due_messages(
+    *,
+    time_budget: float | None = None,
+    batch_size: int | None = None,
+    provider: BaseProvider | None = None,
+) -> DispatchReport:
+    """Send due messages as a stream until none are due or the time budget is spent. Safe to
+    run in many workers at once (claims skip each other's rows) and to run again."""
+    stream = DispatchStream(
+        provider or get_provider(),
+        batch_size=batch_size or settings.DISPATCH_BATCH_SIZE,
+        time_budget=settings.DISPATCH_TASK_SECONDS if time_budget is None else time_budget,
+    )
+    report = stream.run()
+    if report.claimed and not report.more_due:
+        # Only once the backlog is drained: the check reads the run's messages, and a task
+        # that stopped on its time budget will be followed by another one anyway.
+        with contextlib.suppress(DatabaseError):
+            finish_completed_runs()
+    if report.claimed:
+        logger.info(
+            "dispatch claimed=%s outcomes=%s more_due=%s",
+            report.claimed,
+            dict(report.outcomes),
+            report.more_due,
+        )
+    return report

@@ -74,6 +74,23 @@ def provider_error(sms: OutgoingSms, exc: BaseException) -> SendResult:
     return SendResult(sms.message_id, Outcome.RETRY, f"provider error: {type(exc).__name__}")
 
 
+def send_and_wait(provider: BaseProvider, outgoing: list[OutgoingSms]) -> list[SendResult]:
+    """Submit the messages and wait for every outcome; results in the order of `outgoing`."""
+    if not outgoing:
+        return []
+    results: dict[int, SendResult] = {}
+    done = threading.Event()
+
+    def on_result(result: SendResult) -> None:
+        results[result.message_id] = result
+        if len(results) == len(outgoing):
+            done.set()
+
+    provider.submit(outgoing, on_result)
+    done.wait()
+    return [results[sms.message_id] for sms in outgoing]
+
+
 _providers: dict[tuple[str, int], BaseProvider] = {}
 _lock = threading.Lock()
 

@@ -14,7 +14,6 @@ from .loop import (
     complete_batch,
     deliver_batch,
     prepare_batch,
-    send_and_wait,
 )
 from .outcomes import Transition, after_send, before_send, record_transitions, retry_delay
 from .stream import DispatchStream, dispatch_due_messages
@@ -45,7 +44,6 @@ __all__ = [
     "complete_batch",
     "deliver_batch",
     "dispatch_due_messages",
-    "send_and_wait",
     "sending_run_ids",
     "due_messages_exist",
     "expire_ended_campaigns",

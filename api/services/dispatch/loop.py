@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -15,7 +14,7 @@ from api.models import (
     MessageStatus,
     mask_phone,
 )
-from api.providers.base import BaseProvider, OutgoingSms, SendResult
+from api.providers.base import BaseProvider, OutgoingSms, SendResult, send_and_wait
 
 from .claims import ClaimedMessage, _load_clients
 from .outcomes import Transition, after_send, before_send, record_transitions
@@ -113,20 +112,3 @@ def deliver_batch(token: int, batch: list[ClaimedMessage], provider: BaseProvide
     """Check, send and record one claimed batch at once (the stream's work for one batch)."""
     prepared = prepare_batch(token, batch)
     return complete_batch(prepared, send_and_wait(provider, prepared.outgoing()))
-
-
-def send_and_wait(provider: BaseProvider, outgoing: list[OutgoingSms]) -> list[SendResult]:
-    """Submit the messages and wait for every outcome; results in the order of `outgoing`."""
-    if not outgoing:
-        return []
-    results: dict[int, SendResult] = {}
-    done = threading.Event()
-
-    def on_result(result: SendResult) -> None:
-        results[result.message_id] = result
-        if len(results) == len(outgoing):
-            done.set()
-
-    provider.submit(outgoing, on_result)
-    done.wait()
-    return [results[sms.message_id] for sms in outgoing]

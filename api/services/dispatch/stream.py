@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import time
 from collections import Counter, deque
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection
@@ -40,6 +39,7 @@ logger = logging.getLogger(__name__)
 # gives up on them (they are then sent again after their lease): far beyond any restart.
 OUTCOME_HOLD_SECONDS = 900.0
 DB_RETRY_MAX_SECONDS = 5.0
+POLL_SECONDS = 0.005
 
 
 class DatabaseUnavailable(Exception):
@@ -50,6 +50,10 @@ class DispatchStream:
     def __init__(self, provider: BaseProvider, *, batch_size: int, time_budget: float):
         self.provider = provider
         self.concurrency = max(1, provider.concurrency)
+        # Handed to the provider at most: its `concurrency` requests on the wire plus as many
+        # waiting beside them, so no sender idles between two of our polls. Only requests on
+        # the wire can be sent twice after a crash; the others were never sent.
+        self.max_submitted = 2 * self.concurrency
         self.batch_size = batch_size
         self.deadline = time.monotonic() + time_budget
         self.lease = settings.DISPATCH_LEASE_SECONDS
@@ -60,7 +64,8 @@ class DispatchStream:
         self.in_flight: dict[int, ClaimedMessage] = {}
         self.held: dict[int, ClaimedMessage] = {}  # claimed, until its outcome is written
         self.campaigns: dict[int, Campaign] = {}  # by run id
-        self.results: queue.SimpleQueue[tuple[SendResult, datetime]] = queue.SimpleQueue()
+        # Filled by the provider's thread, drained here; deque appends/pops are thread-safe.
+        self.results: deque[tuple[SendResult, float]] = deque()
         self.decided: dict[int, Transition] = {}  # outcomes not yet written
         self.oldest_decided = 0.0
         self.report = DispatchReport()
@@ -119,7 +124,7 @@ class DispatchStream:
         self.queue.extend(prepared.to_send)
 
     def _submit(self) -> None:
-        room = self.concurrency - len(self.in_flight)
+        room = self.max_submitted - len(self.in_flight)
         if room <= 0 or not self.queue:
             return
         now = timezone.now()
@@ -142,20 +147,20 @@ class DispatchStream:
             self.provider.submit(outgoing, self._on_result)
 
     def _on_result(self, result: SendResult) -> None:  # any thread
-        self.results.put((result, timezone.now()))
+        self.results.append((result, time.time()))
 
     def _collect(self, timeout: float) -> None:
-        try:
-            items = [
-                self.results.get(timeout=timeout) if timeout > 0 else self.results.get_nowait()
-            ]
-        except queue.Empty:
-            return
-        with contextlib.suppress(queue.Empty):
+        # Polled, not woken per result: a wake-up per message costs a thread switch each, and
+        # the provider's senders refill their own slots meanwhile.
+        if not self.results and timeout > 0:
+            time.sleep(min(timeout, POLL_SECONDS))
+        items = []
+        with contextlib.suppress(IndexError):
             while True:
-                items.append(self.results.get_nowait())
+                items.append(self.results.popleft())
         decided = {}
-        for result, arrived in items:
+        for result, arrived_at in items:
+            arrived = datetime.fromtimestamp(arrived_at, UTC)
             message = self.in_flight.pop(result.message_id, None)
             if message is None:
                 continue  # a provider answering twice for one message: the first answer counts
@@ -185,8 +190,10 @@ class DispatchStream:
 
     # -- writing outcomes -----------------------------------------------------------------
     def _flush_if_due(self) -> None:
-        if self.decided and len(self.decided) >= self.flush_results or (
-            time.monotonic() - self.oldest_decided >= self.flush_seconds
+        if (
+            self.decided
+            and len(self.decided) >= self.flush_results
+            or (time.monotonic() - self.oldest_decided >= self.flush_seconds)
         ):
             self._database(self._flush)
 

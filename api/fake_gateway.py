@@ -29,6 +29,7 @@ class GatewayConfig:
     retry_after: float = 1.0  # seconds, sent with 429
     accept_then_hang_rate: float = 0.0  # accept the message, then never answer
     record: bool = True  # keep every delivered message in memory
+    slow_ids: dict[int, float] = field(default_factory=dict)  # message id -> extra seconds
 
 
 @dataclass
@@ -111,6 +112,8 @@ class FakeGateway:
             return web.json_response({"code": 400, "message": f"Bad request: {exc}"}, status=400)
         if config.latency_ms:
             await asyncio.sleep(config.latency_ms / 1000)
+        if message_id in config.slow_ids:
+            await asyncio.sleep(config.slow_ids[message_id])
         with self.lock:
             self.state.requests += 1
             scripted = self.state.scripted.popleft() if self.state.scripted else None

@@ -62,3 +62,27 @@ def test_production_settings_from_the_environment():
     assert '"cors_all": false' in out  # never open to all origins in production
     assert '"cors": []' in out
     assert '"interval": 15.0' in out
+
+
+def test_a_worker_with_a_bad_gateway_url_refuses_to_start(tmp_path):
+    """The Celery worker stops at start-up naming the variable, not message by message."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SMS_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        DJANGO_SETTINGS_MODULE="Work.settings",
+        DATA_DIR=str(tmp_path),
+        CELERY_BROKER_URL="memory://",
+        SMS_GATEWAY_URL="http://gateway.example/send\r\nX-Injected: 1",
+        SMS_GATEWAY_TOKEN="s3cret",
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-m", "celery", "-A", "Work", "worker", "-P", "solo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "SMS_GATEWAY_URL contains a control character" in result.stdout + result.stderr
+    assert "s3cret" not in result.stdout + result.stderr

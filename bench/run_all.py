@@ -38,6 +38,7 @@ QUICK = {
     "dispatch": ["--messages", "20000", "--repeat", "1"],
     "api": ["--messages", "100000", "--requests", "100"],
     "compaction": ["--runs", "100", "--clients", "50", "--calls", "10"],
+    "faults": ["kill", "--messages", "1000", "--kills", "2", "--error-rate", "0.45"],
 }
 FULL = {
     "planning": ["--clients", "1000000", "--repeat", "3"],
@@ -46,6 +47,8 @@ FULL = {
     "dispatch": ["--messages", "100000", "--repeat", "3"],
     "api": ["--messages", "1000000", "--requests", "300"],
     "compaction": ["--runs", "1000", "--clients", "100"],
+    # pg-restart cuts every client of the server: run it by hand (see bench/README.md).
+    "faults": ["kill", "--messages", "2000", "--kills", "3", "--error-rate", "0.45"],
 }
 
 

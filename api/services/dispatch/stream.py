@@ -271,6 +271,7 @@ class DispatchStream:
         """Run one database step; on a lost connection keep everything and try again later."""
         if self.db_down_since is not None and time.monotonic() < self.db_retry_at:
             return
+        held = len(self.decided)
         try:
             operation()
         except IntegrityError:
@@ -280,9 +281,9 @@ class DispatchStream:
         else:
             if self.db_down_since is not None:
                 logger.warning(
-                    "database is back after %.1fs; %s outcomes held meanwhile",
+                    "database is back after %.1fs (%s outcomes were held)",
                     time.monotonic() - self.db_down_since,
-                    len(self.decided),
+                    held,
                 )
             self.db_down_since, self.db_failures = None, 0
 

@@ -93,19 +93,24 @@ def _log_problems(prepared: PreparedBatch, transitions: dict[int, Transition]) -
     retry_errors: Counter = Counter()
     for message in prepared.batch:
         transition = transitions[message.id]
-        if transition.status == MessageStatus.FAILED:
-            logger.warning(
-                "message failed message=%s run=%s client=%s phone=%s error=%s",
-                message.id,
-                message.run_id,
-                message.client_id,
-                mask_phone(message.phone),
-                transition.error,
-            )
-        elif transition.status == MessageStatus.PENDING and transition.error:
+        log_failure(message, transition)
+        if transition.status == MessageStatus.PENDING and transition.error:
             retry_errors[transition.error] += 1
     for error, count in retry_errors.items():
         logger.warning("will retry %s messages: %s", count, error)
+
+
+def log_failure(message: ClaimedMessage, transition: Transition) -> None:
+    """One warning for a message that failed for good (ids, masked phone, the reason)."""
+    if transition.status == MessageStatus.FAILED:
+        logger.warning(
+            "message failed message=%s run=%s client=%s phone=%s error=%s",
+            message.id,
+            message.run_id,
+            message.client_id,
+            mask_phone(message.phone),
+            transition.error,
+        )
 
 
 def deliver_batch(token: int, batch: list[ClaimedMessage], provider: BaseProvider):

@@ -22,14 +22,15 @@ from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection
+from django.db import DatabaseError
 from django.utils import timezone
 
-from api.models import Campaign, Message, MessageStatus, mask_phone
+from api.models import Campaign, Message, MessageStatus
 from api.providers.base import BaseProvider, OutgoingSms, SendResult, get_provider
 
 from .claims import ClaimedMessage, claim_due_messages
-from .loop import DispatchReport, prepare_batch
+from .loop import DispatchReport, log_failure, prepare_batch
+from .outage import DatabaseGuard
 from .outcomes import Transition, after_send, record_transitions
 from .sweep import finish_completed_runs, reap_expired_leases
 
@@ -38,7 +39,6 @@ logger = logging.getLogger(__name__)
 # How long a worker keeps trying to write outcomes to a database that does not answer before it
 # gives up on them (they are then sent again after their lease): far beyond any restart.
 OUTCOME_HOLD_SECONDS = 900.0
-DB_RETRY_MAX_SECONDS = 5.0
 POLL_SECONDS = 0.005
 
 
@@ -72,9 +72,7 @@ class DispatchStream:
         self.retry_errors: Counter = Counter()
         self.exhausted = False  # a claim found nothing due
         self.next_heartbeat = time.monotonic() + self.heartbeat_every
-        self.db_down_since: float | None = None
-        self.db_retry_at = 0.0
-        self.db_failures = 0
+        self.db = DatabaseGuard()
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> DispatchReport:
@@ -91,8 +89,8 @@ class DispatchStream:
             self._submit()
             if not self.in_flight and not self.queue and (stopping or self.exhausted):
                 break
-            if not self.in_flight and not self.queue and self.db_down_since is not None:
-                self._sleep_until_database_retry()
+            if not self.in_flight and not self.queue and self.db.down:
+                self.db.sleep_until_retry()
             self._collect(timeout=self._wait_seconds())
             self._flush_if_due()
             if time.monotonic() >= self.next_heartbeat:
@@ -214,7 +212,7 @@ class DispatchStream:
             raise
         for message_id, transition in decided.items():
             message = self.held.pop(message_id)
-            self._log_failure(message, transition)
+            log_failure(message, transition)
             self.report.outcomes[str(transition.status)] += 1
             if transition.status == MessageStatus.PENDING and transition.error:
                 self.retry_errors[transition.error] += 1
@@ -223,7 +221,7 @@ class DispatchStream:
         """Write what is left, waiting out a database outage (up to OUTCOME_HOLD_SECONDS)."""
         give_up_at = time.monotonic() + OUTCOME_HOLD_SECONDS
         while self.decided and time.monotonic() < give_up_at:
-            self._sleep_until_database_retry()
+            self.db.sleep_until_retry()
             self._database(self._flush)
         if self.decided:
             logger.error(
@@ -266,59 +264,13 @@ class DispatchStream:
         # beat's next sweep (up to DISPATCH_INTERVAL_SECONDS later).
         reap_expired_leases()
 
-    # -- the database going away ----------------------------------------------------------
     def _database(self, operation) -> None:
-        """Run one database step; on a lost connection keep everything and try again later."""
-        if self.db_down_since is not None and time.monotonic() < self.db_retry_at:
-            return
-        held = len(self.decided)
-        try:
-            operation()
-        except IntegrityError:
-            raise
-        except DatabaseError as exc:
-            self._database_failed(exc)
-        else:
-            if self.db_down_since is not None:
-                logger.warning(
-                    "database is back after %.1fs (%s outcomes were held)",
-                    time.monotonic() - self.db_down_since,
-                    held,
-                )
-            self.db_down_since, self.db_failures = None, 0
+        self.db.run(operation, holding=self._holding)
 
-    def _database_failed(self, exc: DatabaseError) -> None:
-        now = time.monotonic()
-        if self.db_down_since is None:
-            self.db_down_since = now
-            logger.warning(
-                "database unavailable (%s): holding %s outcomes, %s in flight; retrying",
-                type(exc).__name__,
-                len(self.decided),
-                len(self.in_flight),
-            )
-        self.db_failures += 1
-        self.db_retry_at = now + min(DB_RETRY_MAX_SECONDS, 0.1 * 2**self.db_failures)
-        with contextlib.suppress(Exception):
-            connection.close()  # the next query connects afresh
-
-    def _sleep_until_database_retry(self) -> None:
-        if self.db_down_since is not None:
-            time.sleep(max(0.0, self.db_retry_at - time.monotonic()))
+    def _holding(self) -> str:
+        return f"{len(self.decided)} outcomes, {len(self.in_flight)} in flight"
 
     # -- logs -----------------------------------------------------------------------------
-    @staticmethod
-    def _log_failure(message: ClaimedMessage, transition: Transition) -> None:
-        if transition.status == MessageStatus.FAILED:
-            logger.warning(
-                "message failed message=%s run=%s client=%s phone=%s error=%s",
-                message.id,
-                message.run_id,
-                message.client_id,
-                mask_phone(message.phone),
-                transition.error,
-            )
-
     def _log_retries(self) -> None:
         for error, count in self.retry_errors.items():
             logger.warning("will retry %s messages: %s", count, error)

@@ -272,3 +272,30 @@ class Message(models.Model):
             self.pk = message_id(self.run_id, self.client_id)
             kwargs.setdefault("force_insert", True)
         super().save(*args, **kwargs)
+
+
+class RunStatusCount(models.Model):
+    """How many of a run's messages are in each status, kept by database triggers on the
+    message table in the same transaction as every status change (api/counters.py).
+
+    A run's count for a status is the SUM over its shards: each Postgres backend adds to its
+    own shard (its process id), so workers never queue on one hot row; the sweep folds the
+    shards into shard 0. SQLite has one writer and uses shard 0 only.
+    """
+
+    run = models.ForeignKey(
+        CampaignRun, on_delete=models.PROTECT, related_name="status_counts", db_constraint=False
+    )
+    status = models.CharField(max_length=16, choices=MessageStatus.choices)
+    shard = models.IntegerField(default=0)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "status", "shard"], name="run_status_count_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.status}: {self.count} (shard {self.shard})"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
 
-from .models import Campaign, CampaignRun, Client, Message, MessageStatus, of_runs
+from .models import Campaign, CampaignRun, Client, MessageStatus, RunStatusCount
 
 
 def normalize_client_filter(raw) -> dict[str, list[str]]:
@@ -136,16 +136,17 @@ def latest_runs(campaign_ids=None) -> dict[int, CampaignRun]:
 
 
 def campaign_stats(campaign: Campaign) -> dict:
-    """Message counts of every run of the campaign, by status, plus the latest run."""
+    """Message counts of every run of the campaign, by status, plus the latest run. Read from
+    the per-run counters (api/services/counters.py): exact and current, O(runs)."""
     by_status = _empty_counts()
     rows = (
-        Message.objects.filter(of_runs(campaign.runs.values_list("id", flat=True)))
-        .order_by()
+        RunStatusCount.objects.filter(run__campaign_id=campaign.id)
         .values_list("status")
-        .annotate(n=Count("id"))
+        .annotate(total=Sum("count"))
+        .order_by()
     )
-    for status, count in rows:
-        by_status[status] = count
+    for status, total in rows:
+        by_status[status] = int(total)
     stats = {"campaign_id": campaign.id, "status": campaign.status}
     stats.update(_stats_from_counts(by_status))
     stats["latest_run"] = _run_summary(latest_runs([campaign.id]).get(campaign.id))
@@ -153,13 +154,15 @@ def campaign_stats(campaign: Campaign) -> dict:
 
 
 def all_campaign_stats() -> list[dict]:
-    """campaign_stats for every campaign, from one grouped query over the messages."""
+    """campaign_stats for every campaign, from one grouped query over the run counters."""
     counts: dict[int, dict[str, int]] = defaultdict(_empty_counts)
     rows = (
-        Message.objects.order_by().values_list("run__campaign_id", "status").annotate(n=Count("id"))
+        RunStatusCount.objects.values_list("run__campaign_id", "status")
+        .annotate(total=Sum("count"))
+        .order_by()
     )
-    for campaign_id, status, count in rows:
-        counts[campaign_id][status] = count
+    for campaign_id, status, total in rows:
+        counts[campaign_id][status] = int(total)
     runs = latest_runs()
     result = []
     for campaign_id, status in Campaign.objects.order_by("id").values_list("id", "status"):

@@ -9,7 +9,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from api.services import compaction, dispatch, planning, reconcile
+from api.services import compaction, counters, dispatch, planning, reconcile
 from api.services.campaigns import planning_lead
 from api.services.dispatch import MIN_WAKEUP_SECONDS  # noqa: F401 - part of this module's API
 
@@ -66,7 +66,8 @@ def reconcile_run(run_id: int) -> dict:
 @shared_task(name="api.tasks.sweep", acks_late=True)
 def sweep() -> dict:
     """Beat's periodic pass: reap dead leases, expire ended campaigns, plan runs whose start is
-    near, finish completed runs, and wake a dispatcher if anything is due."""
+    near, finish completed runs, fold the stats counters' shards, and wake a dispatcher if
+    anything is due."""
     now = timezone.now()
     reaped = dispatch.reap_expired_leases(now=now)
     expired = dispatch.expire_ended_campaigns(now=now)
@@ -77,6 +78,7 @@ def sweep() -> dict:
     for run_id in stale:
         reconcile_run.delay(run_id)
     dispatch.finish_completed_runs()
+    counters.fold_shards()
     due = dispatch.due_messages_exist(now=now)
     if due:
         dispatch_messages.delay()

@@ -112,3 +112,18 @@ def http_provider(gateway, settings):
     provider = get_provider()
     yield provider
     reset_providers()
+
+
+# --- the stats counters never drift --------------------------------------------------------
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """After every test that touched the database (before its rollback or flush): each run's
+    counters equal a recount of its messages, on SQLite and on Postgres."""
+    outcome = yield
+    uses_db = {"db", "transactional_db", "django_db_setup"} & set(item.fixturenames)
+    if outcome.excinfo is not None or not (uses_db or item.get_closest_marker("django_db")):
+        return
+    from api.services.counters import recount_runs
+
+    differences = recount_runs()
+    assert not differences, f"stats counters drifted from the messages: {differences}"

@@ -1,0 +1,131 @@
+"""Per-run message counts by status: exact, current, and read in O(runs), never by counting.
+
+Database triggers on the message table (migration 0009) change `api_runstatuscount` in the same
+transaction as every insert, status change and delete, whatever code path writes it: planning,
+claims, outcomes, the reaper, reconciliation, expiry, client deletion, a manual UPDATE. On
+Postgres one trigger per statement adds the statement's net change per (run, status) to the
+row of its own backend (shard = process id), so concurrent workers never wait on one hot row;
+`fold_shards` (beat's sweep) sums the shards back into shard 0. On SQLite (one writer) a row
+trigger keeps shard 0.
+
+Two paths bypass the triggers by design and add their counts themselves: loading a run's
+partition before it is attached (planning, `add_counts`), and compaction, which moves rows
+between partitions without changing any count.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from django.db import connection, transaction
+from django.db.models import Count, Sum
+
+from api.models import CampaignRun, Message, MessageStatus, RunStatusCount, of_runs
+
+logger = logging.getLogger(__name__)
+
+
+def add_counts(run_id: int, counts: dict[str, int]) -> None:
+    """Add messages written where no trigger sees them (Postgres: a partition loaded before it
+    is attached). Must run in the transaction that wrote them."""
+    table = connection.ops.quote_name(RunStatusCount._meta.db_table)
+    with connection.cursor() as cursor:
+        for status, count in sorted(counts.items()):
+            if count:
+                cursor.execute(
+                    f"INSERT INTO {table} (run_id, status, shard, count) VALUES (%s, %s, 0, %s)"
+                    f" ON CONFLICT (run_id, status, shard)"
+                    f" DO UPDATE SET count = {table}.count + EXCLUDED.count",
+                    [run_id, status, count],
+                )
+
+
+def run_counts(run_ids) -> dict[int, dict[str, int]]:
+    """{run id: {status: count}} from the counters, every status present."""
+    result: dict[int, dict[str, int]] = defaultdict(empty_counts)
+    rows = (
+        RunStatusCount.objects.filter(run_id__in=list(run_ids))
+        .values_list("run_id", "status")
+        .annotate(total=Sum("count"))
+        .order_by()
+    )
+    for run_id, status, total in rows:
+        result[run_id][status] = int(total)
+    return result
+
+
+def empty_counts() -> dict[str, int]:
+    return {status: 0 for status in MessageStatus.values}
+
+
+def counted_from_messages(run_ids) -> dict[int, dict[str, int]]:
+    """The same numbers counted from the messages themselves (slow: O(messages))."""
+    result: dict[int, dict[str, int]] = defaultdict(empty_counts)
+    run_ids = list(run_ids)
+    rows = (
+        Message.objects.filter(of_runs(run_ids))
+        .values_list("run_id", "status")
+        .annotate(total=Count("id"))
+        .order_by()
+    )
+    for run_id, status, total in rows:
+        result[run_id][status] = total
+    return result
+
+
+def recount_runs(run_ids=None, *, repair: bool = False) -> dict[int, dict[str, tuple[int, int]]]:
+    """Compare each run's counters with its messages; {run: {status: (counter, counted)}} for
+    every difference. With `repair`, the counters are set to what was counted, with writes to
+    the messages held off meanwhile (so nothing changes between the count and the repair)."""
+    if run_ids is None:
+        run_ids = list(CampaignRun.objects.order_by("id").values_list("id", flat=True))
+    run_ids = list(run_ids)
+    with transaction.atomic():
+        if repair and connection.vendor == "postgresql":
+            # Readers go on; writers of messages wait for the few seconds of the recount.
+            table = connection.ops.quote_name(Message._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
+        counters, counted = run_counts(run_ids), counted_from_messages(run_ids)
+        differences: dict[int, dict[str, tuple[int, int]]] = {}
+        for run_id in run_ids:
+            kept, actual = counters[run_id], counted[run_id]
+            wrong = {s: (kept[s], actual[s]) for s in MessageStatus.values if kept[s] != actual[s]}
+            if wrong:
+                differences[run_id] = wrong
+        if repair and differences:
+            RunStatusCount.objects.filter(run_id__in=list(differences)).delete()
+            RunStatusCount.objects.bulk_create(
+                RunStatusCount(run_id=run_id, status=status, shard=0, count=count)
+                for run_id in differences
+                for status, count in counted[run_id].items()
+                if count
+            )
+    for run_id, wrong in differences.items():
+        logger.warning("run %s counters differed from its messages: %s", run_id, wrong)
+    return differences
+
+
+def fold_shards() -> int:
+    """Sum the shards of backends that have ended into shard 0 (keeps reads to a few rows
+    per run); returns the rows folded. Counts do not change; safe to run any time, and twice.
+    A live backend's shard is left alone: it may be adding to it, and folding it could
+    deadlock with that backend's transaction."""
+    if connection.vendor != "postgresql":
+        return 0
+    table = connection.ops.quote_name(RunStatusCount._meta.db_table)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH moved AS (DELETE FROM {table} WHERE shard <> 0"
+            " AND shard NOT IN (SELECT pid FROM pg_stat_activity)"
+            " RETURNING run_id, status, count)"
+            f" INSERT INTO {table} (run_id, status, shard, count)"
+            " SELECT run_id, status, 0, sum(count) FROM moved GROUP BY run_id, status"
+            " ORDER BY run_id, status"
+            " ON CONFLICT (run_id, status, shard)"
+            f" DO UPDATE SET count = {table}.count + EXCLUDED.count"
+        )
+        folded = max(cursor.rowcount, 0)
+        cursor.execute(f"DELETE FROM {table} WHERE shard = 0 AND count = 0")
+    return folded

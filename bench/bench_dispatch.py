@@ -100,7 +100,8 @@ def prepare_messages(count: int) -> None:
     common.drop_message_partitions()
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE api_message, api_campaignrun, api_campaign, api_client RESTART IDENTITY"
+            "TRUNCATE api_message, api_runstatuscount, api_campaignrun, api_campaign, api_client"
+            " RESTART IDENTITY"
             " CASCADE"
         )
         cursor.execute(
@@ -131,8 +132,10 @@ def prepare_messages(count: int) -> None:
         " now() - interval '1 minute', now() - interval '1 minute', 0, '', now() FROM api_client",
         [run_id, run_id],
     )
+    from api.services.counters import add_counts
+
     with transaction.atomic():
-        create_run_partition(run_id, load=load)
+        add_counts(run_id, {"pending": create_run_partition(run_id, load=load)})
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE api_message")
         cursor.execute("ANALYZE api_client")

@@ -281,7 +281,7 @@ def reset_campaigns() -> None:
     """Empty messages (their partitions dropped), runs and campaigns (clients are kept: they
     are the slow fixture)."""
     drop_message_partitions()
-    execute("TRUNCATE api_message, api_campaignrun, api_campaign")
+    execute("TRUNCATE api_message, api_runstatuscount, api_campaignrun, api_campaign")
 
 
 def explain_captured(

@@ -1,0 +1,190 @@
+"""Stats at scale: `GET /api/campaigns/<id>/stats/` on a 1,000,000-message run, and the
+all-campaign stats with 1,000 campaigns, read from the per-run counters.
+
+Targets (issue #8, this 2-core box): campaign stats p99 < 20 ms and >= 300 requests/s with 16
+concurrent callers; all-campaign stats p99 < 50 ms. The same calls are timed in process for the
+counters and for the recount path (counting the messages, what stats did before), so the ratio
+shows. HTTP load comes from wrk (`apt-get install wrk`) on loopback, bounded in time.
+
+    .venv/bin/python bench/bench_stats.py --messages 1000000 --campaigns 1000
+
+The big run is planned by the real plan_run, then 40 % of it marked sent and 5 % failed with
+one UPDATE each (the triggers keep the counters through statements of 400,000 rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common  # noqa: E402
+from bench.bench_start import free_port, request, start_gunicorn, stop_gunicorn  # noqa: E402
+
+USERNAME, PASSWORD = "bench-stats", "bench-stats-password"
+
+
+def timed(func, calls: int) -> dict[str, float]:
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        func()
+        samples.append(time.perf_counter() - started)
+    return {"p50": common.percentile(samples, 50), "p99": common.percentile(samples, 99)}
+
+
+def wrk(url: str, token: str, *, connections: int, seconds: int) -> dict[str, float]:
+    out = subprocess.run(  # noqa: S603 - fixed arguments, loopback only
+        [shutil.which("wrk"), "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
+        + ["--timeout", "5s", "-H", f"Authorization: Bearer {token}", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def latency(label: str) -> float:
+        found = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        value, unit = float(found.group(1)), found.group(2)
+        return value / {"us": 1e6, "ms": 1e3, "s": 1}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    timeouts = re.search(r"timeout (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": latency("50%"),
+        "p99": latency("99%"),
+        "errors": int(errors.group(1)) if errors else 0,
+        "timeouts": int(timeouts.group(1)) if timeouts else 0,
+    }
+
+
+def build_fixture(messages: int, campaigns: int) -> int:
+    from api.models import Campaign, CampaignRun
+    from api.services.planning import plan_run
+
+    common.ensure_clients(messages, tag="bench")
+    common.ensure_clients(5, tag="bench_tiny", phone_prefix="77")
+    common.reset_campaigns()
+    started = time.perf_counter()
+    big, run = common.create_campaign_and_run(tag="bench")
+    Campaign.objects.filter(pk=big.pk).update(time_interval_start=None, time_interval_end=None)
+    plan_run(run_id=run.id)
+    sent = common.execute(
+        "UPDATE api_message SET status = 'sent', sent_at = now() WHERE run_id = %s"
+        " AND client_id %% 100 < 40",
+        [run.id],
+    )
+    failed = common.execute(
+        "UPDATE api_message SET status = 'failed' WHERE run_id = %s AND client_id %% 100 >= 95",
+        [run.id],
+    )
+    for _ in range(campaigns - 1):
+        _, tiny = common.create_campaign_and_run(tag="bench_tiny")
+        plan_run(run_id=tiny.id)
+    print(
+        f"fixture: run of {messages:,} ({sent:,} sent, {failed:,} failed) and"
+        f" {campaigns - 1} small campaigns in {time.perf_counter() - started:.1f} s"
+        f" ({CampaignRun.objects.count()} runs)"
+    )
+    common.vacuum_analyze("api_runstatuscount", "api_campaignrun", "api_campaign")
+    return big.id
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--campaigns", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=10, help="per wrk run")
+    parser.add_argument("--calls", type=int, default=200, help="in-process calls per path")
+    args = parser.parse_args(argv)
+    if not shutil.which("wrk"):
+        raise SystemExit("needs wrk on the PATH: apt-get install wrk")
+
+    url = common.setup_django(extra_env={"DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING"})
+    from django.contrib.auth import get_user_model
+
+    from api import selectors
+    from api.models import Campaign, CampaignRun
+    from api.services import counters
+
+    common.header(f"stats benchmark: a run of {args.messages:,}, {args.campaigns} campaigns")
+    machine = common.print_machine({"database": common.redact(url), "git": common.git_revision()})
+    campaign_id = build_fixture(args.messages, args.campaigns)
+    campaign = Campaign.objects.get(pk=campaign_id)
+    big_run = list(CampaignRun.objects.filter(campaign=campaign).values_list("id", flat=True))
+    all_runs = list(CampaignRun.objects.values_list("id", flat=True))
+    assert counters.recount_runs(big_run) == {}, "counters drifted in the fixture"
+
+    in_process = {
+        "campaign stats, counters": timed(lambda: selectors.campaign_stats(campaign), args.calls),
+        "campaign stats, recount": timed(lambda: counters.counted_from_messages(big_run), 5),
+        "all-campaign stats, counters": timed(selectors.all_campaign_stats, args.calls // 4),
+        "all-campaign stats, recount": timed(lambda: counters.counted_from_messages(all_runs), 3),
+    }
+    rows = [(name, common.ms(t["p50"]), common.ms(t["p99"])) for name, t in in_process.items()]
+    common.print_table(["in process", "p50", "p99"], rows, title="selectors")
+    recount_ratio = (
+        in_process["campaign stats, recount"]["p50"] / in_process["campaign stats, counters"]["p50"]
+    )
+    print(f"recount / counters (campaign stats, p50): {recount_ratio:,.0f}x")
+
+    user, _ = get_user_model().objects.get_or_create(username=USERNAME)
+    user.set_password(PASSWORD)
+    user.save()
+    env = {**os.environ, "DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING"}
+    env.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
+    port = free_port()
+    process = start_gunicorn(port, env)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        status, data, _ = request(
+            conn, "POST", "/api/token/", {"username": USERNAME, "password": PASSWORD}
+        )
+        if status != 200:
+            raise SystemExit(f"POST /api/token/ answered {status}: {data[:200]!r}")
+        token = json.loads(data)["access"]
+        base = f"http://127.0.0.1:{port}/api/campaigns"
+        one = wrk(f"{base}/{campaign_id}/stats/", token, connections=16, seconds=args.seconds)
+        every = wrk(f"{base}/stats/", token, connections=4, seconds=args.seconds)
+        clients = wrk(f"http://127.0.0.1:{port}/api/clients/", token, connections=16, seconds=5)
+    finally:
+        stop_gunicorn(process)
+
+    common.print_table(
+        ["over HTTP (wrk)", "requests/s", "p50", "p99", "errors", "timeouts"],
+        [
+            (name, f"{r['rps']:.0f}", common.ms(r["p50"]), common.ms(r["p99"]), r["errors"])
+            + (r["timeouts"],)
+            for name, r in (
+                ("campaign stats, 16 callers", one),
+                (f"all-campaign stats ({args.campaigns}), 4 callers", every),
+                ("client list (reference), 16 callers", clients),
+            )
+        ],
+        title="gunicorn 2 workers x 4 threads, DEBUG off",
+    )
+    targets = [
+        ("campaign stats p99 < 20 ms (16 callers)", one["p99"] < 0.020),
+        ("campaign stats >= 300 requests/s (16 callers)", one["rps"] >= 300),
+        ("all-campaign stats p99 < 50 ms", every["p99"] < 0.050),
+        ("no errors or timeouts", not (one["errors"] or one["timeouts"] or every["errors"])),
+    ]
+    for label, ok in targets:
+        print(f"{label:50s} {common.verdict(ok)}")
+    common.save_results(
+        "stats",
+        {"machine": machine, "in_process": in_process, "http": {"one": one, "every": every}},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from celery import shared_task
 from django.conf import settings
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from api.services import compaction, counters, dispatch, planning, reconcile
@@ -37,7 +38,13 @@ def dispatch_messages() -> dict:
     if report.more_due:
         dispatch_messages.delay()
     else:
-        wake_dispatcher_when_due()
+        try:
+            wake_dispatcher_when_due()
+        except DatabaseError:
+            # The connection was cut after the outcomes were written (they are safe): the
+            # next sweep finds what is due. A fresh connection for the next task.
+            logger.warning("no wake-up scheduled: the database did not answer")
+            connection.close()
     return {"claimed": report.claimed, "outcomes": dict(report.outcomes)}
 
 

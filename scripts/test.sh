@@ -35,7 +35,9 @@ import psycopg
 try:
     psycopg.connect(sys.argv[1].replace("postgres://", "postgresql://"), connect_timeout=3).close()
 except Exception as exc:
-    print(f"Postgres not reachable ({type(exc).__name__}): integration tests skipped.")
+    reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+    print(f"Postgres not usable at {sys.argv[1]} ({reason}): integration tests skipped.")
+    print("The database must exist (createdb it); pytest creates test_<name> beside it.")
     sys.exit(1)
 PY
 then
@@ -43,4 +45,6 @@ then
   DATABASE_URL="$PG_URL" run_pytest
 elif [[ "${DATABASE_URL:-}" == postgres* ]]; then
   echo "DATABASE_URL points at a Postgres that does not answer."; exit 1
+elif [ -n "${TEST_POSTGRES_URL:-}" ]; then
+  echo "TEST_POSTGRES_URL is set but not usable."; exit 1
 fi

@@ -36,11 +36,15 @@ DISPATCHER = """
 import time
 import django
 django.setup()
+from django.db import OperationalError, connection
 from api.services.dispatch import dispatch_due_messages, next_due_at
 while True:
     dispatch_due_messages(time_budget=120)
-    if next_due_at() is None:
-        break
+    try:
+        if next_due_at() is None:
+            break
+    except OperationalError:  # the connection was cut after the stream's last write
+        connection.close()
     time.sleep(0.05)
 """
 

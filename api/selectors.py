@@ -108,31 +108,33 @@ def _stats_from_counts(by_status: dict[str, int]) -> dict:
     }
 
 
-def _run_summary(run: CampaignRun | None) -> dict | None:
-    if run is None:
-        return None
-    return {
-        "id": run.id,
-        "number": run.number,
-        "status": run.status,
-        "planned_messages": run.planned_messages,
-        "skipped_clients": run.skipped_clients,
-        "created_at": run.created_at,
-        "finished_at": run.finished_at,
-    }
+RUN_SUMMARY_FIELDS = (
+    "id",
+    "number",
+    "status",
+    "planned_messages",
+    "skipped_clients",
+    "created_at",
+    "finished_at",
+)
 
 
-def latest_runs(campaign_ids=None) -> dict[int, CampaignRun]:
-    """Each campaign's newest run, in one query (only those rows are read)."""
-    newest_number = (
-        CampaignRun.objects.filter(campaign_id=OuterRef("campaign_id"))
-        .order_by("-number")
-        .values("number")[:1]
-    )
-    runs = CampaignRun.objects.filter(number=Subquery(newest_number))
+def latest_runs(campaign_ids=None) -> dict[int, dict]:
+    """Each campaign's newest run as a summary dict, in one query (only those rows are read;
+    Postgres: DISTINCT ON over the (campaign, number) unique index)."""
+    runs = CampaignRun.objects.all()
     if campaign_ids is not None:
         runs = runs.filter(campaign_id__in=campaign_ids)
-    return {run.campaign_id: run for run in runs}
+    if connection.vendor == "postgresql":
+        runs = runs.order_by("campaign_id", "-number").distinct("campaign_id")
+    else:
+        newest_number = (
+            CampaignRun.objects.filter(campaign_id=OuterRef("campaign_id"))
+            .order_by("-number")
+            .values("number")[:1]
+        )
+        runs = runs.filter(number=Subquery(newest_number)).order_by()
+    return {row.pop("campaign_id"): row for row in runs.values("campaign_id", *RUN_SUMMARY_FIELDS)}
 
 
 def campaign_stats(campaign: Campaign) -> dict:
@@ -149,7 +151,7 @@ def campaign_stats(campaign: Campaign) -> dict:
         by_status[status] = int(total)
     stats = {"campaign_id": campaign.id, "status": campaign.status}
     stats.update(_stats_from_counts(by_status))
-    stats["latest_run"] = _run_summary(latest_runs([campaign.id]).get(campaign.id))
+    stats["latest_run"] = latest_runs([campaign.id]).get(campaign.id)
     return stats
 
 
@@ -168,6 +170,6 @@ def all_campaign_stats() -> list[dict]:
     for campaign_id, status in Campaign.objects.order_by("id").values_list("id", "status"):
         stats = {"campaign_id": campaign_id, "status": status}
         stats.update(_stats_from_counts(counts[campaign_id]))
-        stats["latest_run"] = _run_summary(runs.get(campaign_id))
+        stats["latest_run"] = runs.get(campaign_id)
         result.append(stats)
     return result

@@ -222,6 +222,23 @@ def baseline_process(count: int, concurrency: int, first_id: int, queue) -> None
     queue.put((time.perf_counter() - started, sent))
 
 
+def run_without_counters(count: int, workers: int) -> float:
+    """The same end-to-end run with the message table's stats triggers disabled: msg/s."""
+    from django.db import connection, connections
+
+    prepare_messages(count)
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE api_message DISABLE TRIGGER USER")
+    connections.close_all()
+    try:
+        seconds, sent, _ = run_end_to_end(workers)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE api_message ENABLE TRIGGER USER")
+    assert sent == count, f"only {sent} of {count} sent"
+    return sent / seconds
+
+
 def run_baseline(count: int, concurrency: int, workers: int) -> tuple[float, int]:
     """aiohttp's bare ceiling: the same number of processes, no database."""
     context = multiprocessing.get_context("fork")
@@ -248,6 +265,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--counters-ab",
+        action="store_true",
+        help="each round also runs with the stats-counter triggers disabled (their cost)",
+    )
     args = parser.parse_args()
 
     database_url = os.environ.get("BENCH_DISPATCH_DATABASE_URL", DEFAULT_URL)
@@ -259,7 +281,7 @@ def main() -> None:
     django.setup()
     sink = start_sink(port)
     try:
-        e2e_rates, base_rates, rss = [], [], []
+        e2e_rates, base_rates, rss, without = [], [], [], []
         for round_number in range(1, args.repeat + 1):
             prepare_messages(args.messages)
             from django.db import connections
@@ -272,6 +294,13 @@ def main() -> None:
             e2e_rates.append(sent / seconds)
             base_rates.append(base_sent / base_seconds)
             rss.append(max_rss)
+            if args.counters_ab:
+                without.append(run_without_counters(args.messages, args.workers))
+                print(
+                    f"round {round_number}: without counter triggers {without[-1]:8.0f} msg/s,"
+                    f" with them {sent / seconds:8.0f} msg/s ({sent / seconds / without[-1]:.0%})",
+                    flush=True,
+                )
             print(
                 f"round {round_number}: end-to-end {sent / seconds:8.0f} msg/s"
                 f" ({seconds:.2f} s), aiohttp alone {base_sent / base_seconds:8.0f} msg/s,"
@@ -294,6 +323,12 @@ def main() -> None:
         f"ratio                   {e2e / base:8.0%}       target >= 60 %: "
         f"{verdict(e2e / base >= 0.6)}"
     )
+    if without:
+        ratio = statistics.median(e / w for e, w in zip(e2e_rates, without, strict=True))
+        print(
+            f"counter triggers        {ratio:8.0%} of the speed without them (median of rounds)"
+            f"   target >= 95 %: {verdict(ratio >= 0.95)}"
+        )
     print(f"worker peak RSS         {max(rss):8.0f} MB    target < 200: {verdict(max(rss) < 200)}")
     # The sink lives across rounds and each round reuses the same ids (run 1's messages,
     # 2**32 + client 1..N, and the baseline's, 10**9 apart per process: never equal), so 2N

@@ -110,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
 
     url = common.setup_django(extra_env={"DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING"})
     from django.contrib.auth import get_user_model
+    from django.db.models import Count
 
     from api import selectors
-    from api.models import Campaign, CampaignRun
+    from api.models import Campaign, CampaignRun, Message
     from api.services import counters
 
     common.header(f"stats benchmark: a run of {args.messages:,}, {args.campaigns} campaigns")
@@ -120,14 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     campaign_id = build_fixture(args.messages, args.campaigns)
     campaign = Campaign.objects.get(pk=campaign_id)
     big_run = list(CampaignRun.objects.filter(campaign=campaign).values_list("id", flat=True))
-    all_runs = list(CampaignRun.objects.values_list("id", flat=True))
     assert counters.recount_runs(big_run) == {}, "counters drifted in the fixture"
+
+    def recount_all_campaigns():
+        # What all-campaign stats did before the counters: one grouped count of the messages.
+        rows = Message.objects.values_list("run__campaign_id", "status").annotate(n=Count("id"))
+        return list(rows.order_by())
 
     in_process = {
         "campaign stats, counters": timed(lambda: selectors.campaign_stats(campaign), args.calls),
         "campaign stats, recount": timed(lambda: counters.counted_from_messages(big_run), 5),
         "all-campaign stats, counters": timed(selectors.all_campaign_stats, args.calls // 4),
-        "all-campaign stats, recount": timed(lambda: counters.counted_from_messages(all_runs), 3),
+        "all-campaign stats, recount": timed(recount_all_campaigns, 3),
     }
     rows = [(name, common.ms(t["p50"]), common.ms(t["p99"])) for name, t in in_process.items()]
     common.print_table(["in process", "p50", "p99"], rows, title="selectors")

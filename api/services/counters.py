@@ -74,6 +74,36 @@ def counted_from_messages(run_ids) -> dict[int, dict[str, int]]:
     return result
 
 
+def _counters_and_recount(run_ids: list[int]):
+    """Both sides in ONE statement, so one snapshot: a worker writing between two separate
+    queries would look like drift."""
+    kept_sql, kept_params = (
+        RunStatusCount.objects.filter(run_id__in=run_ids)
+        .values_list("run_id", "status")
+        .annotate(total=Sum("count"))
+        .order_by()
+        .query.sql_with_params()
+    )
+    counted_sql, counted_params = (
+        Message.objects.filter(of_runs(run_ids))
+        .values_list("run_id", "status")
+        .annotate(total=Count("id"))
+        .order_by()
+        .query.sql_with_params()
+    )
+    kept: dict[int, dict[str, int]] = defaultdict(empty_counts)
+    counted: dict[int, dict[str, int]] = defaultdict(empty_counts)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 0, * FROM ({kept_sql}) AS kept UNION ALL"
+            f" SELECT 1, * FROM ({counted_sql}) AS counted",
+            [*kept_params, *counted_params],
+        )
+        for side, run_id, status, total in cursor.fetchall():
+            (counted if side else kept)[run_id][status] = int(total)
+    return kept, counted
+
+
 def recount_runs(run_ids=None, *, repair: bool = False) -> dict[int, dict[str, tuple[int, int]]]:
     """Compare each run's counters with its messages; {run: {status: (counter, counted)}} for
     every difference. With `repair`, the counters are set to what was counted, with writes to
@@ -87,7 +117,7 @@ def recount_runs(run_ids=None, *, repair: bool = False) -> dict[int, dict[str, t
             table = connection.ops.quote_name(Message._meta.db_table)
             with connection.cursor() as cursor:
                 cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
-        counters, counted = run_counts(run_ids), counted_from_messages(run_ids)
+        counters, counted = _counters_and_recount(run_ids)
         differences: dict[int, dict[str, tuple[int, int]]] = {}
         for run_id in run_ids:
             kept, actual = counters[run_id], counted[run_id]

@@ -77,6 +77,10 @@ def counted_from_messages(run_ids) -> dict[int, dict[str, int]]:
 def _counters_and_recount(run_ids: list[int]):
     """Both sides in ONE statement, so one snapshot: a worker writing between two separate
     queries would look like drift."""
+    kept: dict[int, dict[str, int]] = defaultdict(empty_counts)
+    counted: dict[int, dict[str, int]] = defaultdict(empty_counts)
+    if not run_ids:
+        return kept, counted
     kept_sql, kept_params = (
         RunStatusCount.objects.filter(run_id__in=run_ids)
         .values_list("run_id", "status")
@@ -91,8 +95,6 @@ def _counters_and_recount(run_ids: list[int]):
         .order_by()
         .query.sql_with_params()
     )
-    kept: dict[int, dict[str, int]] = defaultdict(empty_counts)
-    counted: dict[int, dict[str, int]] = defaultdict(empty_counts)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT 0, * FROM ({kept_sql}) AS kept UNION ALL"

@@ -19,7 +19,7 @@ from .models import (
     Message,
     known_timezones,
 )
-from .selectors import audience_filter, normalize_client_filter
+from .selectors import RUN_SUMMARY_FIELDS, audience_filter, normalize_client_filter
 
 MAX_FILTER_PHONES = 10_000
 MAX_FILTER_ITEMS = 1_000
@@ -212,15 +212,7 @@ class StartedSerializer(serializers.Serializer):
 class RunSummarySerializer(serializers.ModelSerializer):
     class Meta:
         model = CampaignRun
-        fields = [
-            "id",
-            "number",
-            "status",
-            "planned_messages",
-            "skipped_clients",
-            "created_at",
-            "finished_at",
-        ]
+        fields = list(RUN_SUMMARY_FIELDS)  # what the stats' latest_run carries
 
 
 class StatsSerializer(serializers.Serializer):

@@ -93,6 +93,16 @@ def request(conn: http.client.HTTPConnection, method: str, path: str, body=None,
     return response.status, data, elapsed
 
 
+def obtain_token(conn: http.client.HTTPConnection, username: str, password: str) -> str:
+    """A JWT access token from `POST /api/token/` (exits when the API refuses)."""
+    status, data, _ = request(
+        conn, "POST", "/api/token/", {"username": username, "password": password}
+    )
+    if status != 200:
+        raise SystemExit(f"POST /api/token/ answered {status}: {data[:200]!r}")
+    return json.loads(data)["access"]
+
+
 def draft_campaigns(tag: str, count: int) -> list[int]:
     from datetime import timedelta
 
@@ -247,12 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     resend: dict = {}
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        status, data, _ = request(
-            conn, "POST", "/api/token/", {"username": USERNAME, "password": PASSWORD}
-        )
-        if status != 200:
-            raise SystemExit(f"POST /api/token/ answered {status}: {data[:200]!r}")
-        token = json.loads(data)["access"]
+        token = obtain_token(conn, USERNAME, PASSWORD)
         for index in range(per_audience):
             order = ["large", "small"] if index % 2 == 0 else ["small", "large"]
             for name in order:

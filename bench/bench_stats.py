@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import re
 import shutil
@@ -27,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common  # noqa: E402
-from bench.bench_start import free_port, request, start_gunicorn, stop_gunicorn  # noqa: E402
+from bench.bench_start import free_port, obtain_token, start_gunicorn, stop_gunicorn  # noqa: E402
 
 USERNAME, PASSWORD = "bench-stats", "bench-stats-password"
 
@@ -150,12 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     process = start_gunicorn(port, env)
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        status, data, _ = request(
-            conn, "POST", "/api/token/", {"username": USERNAME, "password": PASSWORD}
-        )
-        if status != 200:
-            raise SystemExit(f"POST /api/token/ answered {status}: {data[:200]!r}")
-        token = json.loads(data)["access"]
+        token = obtain_token(conn, USERNAME, PASSWORD)
         base = f"http://127.0.0.1:{port}/api/campaigns"
         one = wrk(f"{base}/{campaign_id}/stats/", token, connections=16, seconds=args.seconds)
         every = wrk(f"{base}/stats/", token, connections=4, seconds=args.seconds)

@@ -47,6 +47,7 @@ class MisbehavingGateway:
         self.ssl_context = ssl_context
         self.replies: deque[list] = deque()
         self.default_reply: list = [ok()]
+        self.replies_for: dict[int, list] = {}  # by message id, before the scripted queue
         self.received: list[Received] = []
         self.connections = 0
         self.port = 0
@@ -80,8 +81,11 @@ class MisbehavingGateway:
                     if sep:
                         headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
-                self.received.append(Received(number, method, target, headers, body))
-                steps = self.replies.popleft() if self.replies else self.default_reply
+                received = Received(number, method, target, headers, body)
+                self.received.append(received)
+                steps = self.replies_for.get(received.message_id)
+                if steps is None:
+                    steps = self.replies.popleft() if self.replies else self.default_reply
                 for step in steps:
                     if step is CLOSE:
                         return

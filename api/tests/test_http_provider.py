@@ -186,7 +186,7 @@ def test_a_reply_slower_than_the_read_timeout_is_a_retry(server, make_provider):
 def test_one_slow_reply_does_not_hold_up_the_others(server, make_provider):
     import time
 
-    server.script([1.5, ok()])
+    server.replies_for[1] = [1.5, ok()]  # by id: requests in parallel arrive in any order
     provider = make_provider(server.url, concurrency=4)
     arrived = {}
 
@@ -226,13 +226,14 @@ def test_each_message_gets_its_own_outcome_in_the_stream(server, make_provider, 
 
     run = start_and_plan(campaign)
     ids = sorted(run.messages.values_list("id", flat=True))
-    server.script(
+    replies = [
         [ok()],
         [b"HTTP/1.1 200 OK\r\nContent-Length: 90\r\n\r\n{", CLOSE],
         [b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", CLOSE],
         [b"HTTP/1.1 400 Bad\r\nContent-Length: 7\r\n\r\nno such"],
         [b"HTTP/1.1 200 OK\r\n", CLOSE],
-    )
+    ]
+    server.replies_for = dict(zip(ids, replies, strict=True))
 
     dispatch.dispatch_due_messages(provider=make_provider(server.url), time_budget=10)
 

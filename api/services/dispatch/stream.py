@@ -42,10 +42,6 @@ OUTCOME_HOLD_SECONDS = 900.0
 POLL_SECONDS = 0.005
 
 
-class DatabaseUnavailable(Exception):
-    """The database did not answer; the stream holds its outcomes and tries again later."""
-
-
 class DispatchStream:
     def __init__(self, provider: BaseProvider, *, batch_size: int, time_budget: float):
         self.provider = provider
@@ -188,10 +184,10 @@ class DispatchStream:
 
     # -- writing outcomes -----------------------------------------------------------------
     def _flush_if_due(self) -> None:
-        if (
-            self.decided
-            and len(self.decided) >= self.flush_results
-            or (time.monotonic() - self.oldest_decided >= self.flush_seconds)
+        if not self.decided:
+            return
+        if len(self.decided) >= self.flush_results or (
+            time.monotonic() - self.oldest_decided >= self.flush_seconds
         ):
             self._database(self._flush)
 
@@ -251,13 +247,13 @@ class DispatchStream:
         by_token: dict[int, list[ClaimedMessage]] = {}
         for message in self.queue:
             by_token.setdefault(message.token, []).append(message)
-        kept: list[ClaimedMessage] = []
+        kept: set[int] = set()
         for token, messages in by_token.items():
             prepared = prepare_batch(token, messages)
             self.campaigns.update(prepared.campaigns)
             self._decide(prepared.transitions)
-            kept += prepared.to_send
-        self.queue = deque(sorted(kept, key=lambda m: m.id))
+            kept.update(message.id for message in prepared.to_send)
+        self.queue = deque(message for message in self.queue if message.id in kept)  # due order
 
     def _reap(self) -> None:
         # A dead worker's messages are handed back as soon as their lease runs out, not at

@@ -26,6 +26,11 @@ def schedule_sweep(sender, **kwargs):
         sender.signature("api.tasks.compact_messages"),
         name="message partition compaction",
     )
+    sender.add_periodic_task(
+        24 * 3600,
+        sender.signature("api.tasks.flush_expired_tokens"),
+        name="expired refresh tokens",
+    )
 
 
 @worker_init.connect

@@ -36,12 +36,40 @@ def env_float(name: str, default: float) -> float:
     return float(value) if value.strip() else default
 
 
+def local_secret_key(data_dir: Path) -> str:
+    """A development signing key: random, made on first run in the git-ignored data folder
+    (mode 0600) and reused after, so tokens survive restarts and every process of one checkout
+    (gunicorn workers, Celery) agrees. Created atomically: processes starting together all read
+    the same complete key."""
+    path = data_dir / "secret_key"
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if key:
+        return key
+    import secrets
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    temporary = data_dir / f".secret_key.{os.getpid()}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(50))
+    try:
+        os.link(temporary, path)  # fails if another process made it first: use theirs
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+    return path.read_text().strip()
+
+
 DEBUG = env_bool("DJANGO_DEBUG", True)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is false.")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
+    SECRET_KEY = local_secret_key(DATA_DIR)
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 
@@ -56,6 +84,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "rest_framework",
     "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -146,6 +175,9 @@ STORAGES = {
 # Without collectstatic (tests, a quick `manage.py` shell) serve straight from the apps.
 WHITENOISE_USE_FINDERS = True
 
+# The largest request body the API reads (bytes); a bigger one is a 413 JSON answer.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+
 # --- CORS: closed unless origins are listed; open to all only in DEBUG when asked for ---
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_ALLOW_ALL_ORIGINS = DEBUG and env_bool("CORS_ALLOW_ALL_ORIGINS", False)
@@ -153,7 +185,7 @@ CORS_ALLOW_ALL_ORIGINS = DEBUG and env_bool("CORS_ALLOW_ALL_ORIGINS", False)
 # --- REST framework ---
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "api.authentication.JWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.IdCursorPagination",
@@ -161,20 +193,55 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.json_exception_handler",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["api.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
+    # The token endpoints only (api/throttles.py): per client address and per username, in the
+    # shared cache below, so every gunicorn worker counts the same attempts.
+    "DEFAULT_THROTTLE_RATES": {
+        "token_ip": os.environ.get("TOKEN_RATE_PER_IP") or "20/min",
+        "token_username": os.environ.get("TOKEN_RATE_PER_USERNAME") or "10/min",
+    },
+    # Client addresses come from REMOTE_ADDR; behind N trusted proxies that append to
+    # X-Forwarded-For, set TRUSTED_PROXY_COUNT=N.
+    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0) or None,
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(
         "rest_framework.renderers.BrowsableAPIRenderer"
     )
 
+# How long a worker process trusts that a token's user still exists and is active before it
+# reads the row again (api/authentication.py). 0: every request.
+AUTH_USER_CACHE_SECONDS = env_int("AUTH_USER_CACHE_SECONDS", 5)
+
 # Lifetimes are given in SECONDS.
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("ACCESS_TOKEN_LIFETIME", 3600)),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("REFRESH_TOKEN_LIFETIME", 7 * 24 * 3600)),
     "SIGNING_KEY": SECRET_KEY,
+    # Each refresh answers a new refresh token and blacklists the one used: a stolen refresh
+    # token works once at most, and POST /api/token/blacklist/ logs out.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
 }
+
+# --- Cache: shared by every process (throttle counters) ---
+# CACHE_URL=redis://host:6379/1 in production; by default a folder under the data dir, which
+# every gunicorn worker of one machine shares with no server.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    }
+elif CACHE_URL:
+    raise ImproperlyConfigured("CACHE_URL must be a redis:// URL (or unset for the file cache).")
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Task Delay Service API",
@@ -267,6 +334,19 @@ LOGGING = {
         "api": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
     },
 }
+
+# Swagger UI (/docs/) and the schema (/api/schema/) are for integrators: open by default.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", True)
+
+# --- Behind a TLS-terminating proxy (manage.py check --deploy is clean with these set) ---
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):  # e.g. "HTTP_X_FORWARDED_PROTO,https"
+    header, _, value = os.environ["SECURE_PROXY_SSL_HEADER"].partition(",")
+    SECURE_PROXY_SSL_HEADER = (header.strip(), value.strip() or "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^health"]  # probes speak plain HTTP inside the cluster
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True

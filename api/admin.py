@@ -1,6 +1,33 @@
 from django.contrib import admin
+from django.db.models import IntegerField, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 
-from .models import Campaign, CampaignRun, Client, Message, mask_phone
+from .models import (
+    Campaign,
+    CampaignRun,
+    Client,
+    Message,
+    MessageStatus,
+    RunStatusCount,
+    mask_phone,
+)
+
+
+def _counted(statuses=None, **run_filter):
+    """A subquery summing the run counters (never the messages) of the outer row's runs."""
+    counts = RunStatusCount.objects.filter(**run_filter)
+    if statuses is not None:
+        counts = counts.filter(status__in=statuses)
+    total = counts.values(*run_filter).annotate(n=Sum("count")).values("n")[:1]
+    return Coalesce(Subquery(total, output_field=IntegerField()), 0)
+
+
+def _progress(sent, unsent, total) -> str:
+    if not total:
+        return "no messages"
+    done = 100 * (sent + unsent) // total
+    ended = "not sent (failed, expired, cancelled)"
+    return f"{sent:,} sent, {unsent:,} {ended} of {total:,}: {done} % done"
 
 
 @admin.register(Client)
@@ -35,18 +62,65 @@ class RunInline(admin.TabularInline):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("id", "status", "tag", "start_datetime", "end_datetime")
+    list_display = ("id", "status", "tag", "start_datetime", "end_datetime", "progress")
     list_filter = ("status",)
     search_fields = ("tag", "text_message")
-    readonly_fields = ("status", "created_at", "updated_at")
+    readonly_fields = ("status", "created_at", "updated_at", "progress")
     inlines = [RunInline]
+
+    def get_queryset(self, request):
+        # Read from the run counters: the same exact numbers as the stats API, at its cost.
+        campaign = OuterRef("pk")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                sent_count=_counted([MessageStatus.SENT], run__campaign_id=campaign),
+                failed_count=_counted(
+                    [MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.CANCELLED],
+                    run__campaign_id=campaign,
+                ),
+                message_count=_counted(run__campaign_id=campaign),
+            )
+        )
+
+    @admin.display(description="messages")
+    def progress(self, obj):
+        return _progress(obj.sent_count, obj.failed_count, obj.message_count)
 
 
 @admin.register(CampaignRun)
 class CampaignRunAdmin(admin.ModelAdmin):
-    list_display = ("id", "campaign", "number", "status", "planned_messages", "skipped_clients")
+    list_display = (
+        "id",
+        "campaign",
+        "number",
+        "status",
+        "planned_messages",
+        "skipped_clients",
+        "progress",
+    )
     list_filter = ("status",)
-    readonly_fields = [f.name for f in CampaignRun._meta.fields]
+    readonly_fields = [f.name for f in CampaignRun._meta.fields] + ["progress"]
+
+    def get_queryset(self, request):
+        run = OuterRef("pk")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                sent_count=_counted([MessageStatus.SENT], run_id=run),
+                failed_count=_counted(
+                    [MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.CANCELLED],
+                    run_id=run,
+                ),
+                message_count=_counted(run_id=run),
+            )
+        )
+
+    @admin.display(description="messages")
+    def progress(self, obj):
+        return _progress(obj.sent_count, obj.failed_count, obj.message_count)
 
     def has_add_permission(self, request):
         return False

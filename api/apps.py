@@ -7,4 +7,5 @@ class ApiConfig(AppConfig):
     verbose_name = "Campaigns"
 
     def ready(self):
-        from . import checks, lookups  # noqa: F401 - registers the checks and field__any_of
+        # Registers the system checks, the field__any_of lookup and the OpenAPI extensions.
+        from . import checks, lookups, schema  # noqa: F401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from rest_framework import status
@@ -37,6 +38,10 @@ class Conflict(ServiceError):
 
 
 def json_exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):  # Django's own check, where it reads the body
+        from .parsers import BodyTooLarge
+
+        exc = BodyTooLarge()
     if isinstance(exc, ServiceError):
         return Response({exc.field: [exc.message]}, status=exc.http_status)
     if isinstance(exc, DjangoValidationError):

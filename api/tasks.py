@@ -108,3 +108,13 @@ def compact_messages() -> dict:
     """Beat, hourly: merge settled runs' message partitions into blocks (few partitions keep
     every query that names no run cheap and within Postgres's lock table)."""
     return {"merged": compaction.compact_settled_runs()}
+
+
+@shared_task(name="api.tasks.flush_expired_tokens", acks_late=True)
+def flush_expired_tokens() -> dict:
+    """Beat, daily: forget refresh tokens past their expiry (simplejwt's blacklist keeps a row
+    for every token it hands out; an expired one is refused whatever its row says)."""
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    deleted, _ = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
+    return {"deleted": deleted}

@@ -1,8 +1,12 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import (
+    TokenBlacklistView,
+    TokenObtainPairView,
+    TokenRefreshView,
+)
 
-from . import views
+from . import throttles, views
 
 
 # trailing_slash="/?": every route answers with and without the slash, as the seed uses both.
@@ -18,9 +22,23 @@ router.register("campaigns", views.CampaignViewSet, basename="campaign")
 router.register("newsletters", views.CampaignViewSet, basename="newsletter")
 router.register("messages", views.MessageViewSet, basename="message")
 
+per_address = [throttles.TokenAddressThrottle]
+obtain = TokenObtainPairView.as_view(
+    throttle_classes=[throttles.TokenAddressThrottle, throttles.TokenUsernameThrottle]
+)
+
 urlpatterns = [
-    re_path(r"^token/?$", TokenObtainPairView.as_view(), name="token_obtain_pair"),
-    re_path(r"^token/refresh/?$", TokenRefreshView.as_view(), name="token_refresh"),
+    re_path(r"^token/?$", obtain, name="token_obtain_pair"),
+    re_path(
+        r"^token/refresh/?$",
+        TokenRefreshView.as_view(throttle_classes=per_address),
+        name="token_refresh",
+    ),
+    re_path(
+        r"^token/blacklist/?$",
+        TokenBlacklistView.as_view(throttle_classes=per_address),
+        name="token_blacklist",
+    ),
     path("", views.ApiRootView.as_view(), name="api-root"),
     *router.urls,
     # Last: an unknown path under /api/ is a JSON 404, not Django's HTML page.

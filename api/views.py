@@ -191,15 +191,27 @@ class CampaignViewSet(viewsets.ModelViewSet):
     @extend_schema(responses={200: StatsSerializer}, summary="Message counts of one campaign")
     @action(detail=True, methods=["get"])
     def stats(self, request, pk=None):
-        return Response(StatsSerializer(selectors.campaign_stats(self.get_object())).data)
+        # The selector already returns the response's shape (StatsSerializer documents it);
+        # no get_object(): the stats query itself finds the campaign or answers None.
+        stats = selectors.campaign_stats(int(pk))
+        if stats is None:
+            raise NotFound("No Campaign matches the given query.")
+        return Response(stats)
 
     @extend_schema(
         responses={200: StatsSerializer(many=True)},
         summary="Message counts of every campaign (one grouped query)",
     )
-    @action(detail=False, methods=["get"], url_path="stats", url_name="all-stats")
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="stats",
+        url_name="all-stats",
+        pagination_class=None,  # a plain list, and the schema says so
+        filter_backends=[],
+    )
     def all_stats(self, request):
-        return Response(StatsSerializer(selectors.all_campaign_stats(), many=True).data)
+        return Response(selectors.all_campaign_stats())
 
 
 class MessageViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):

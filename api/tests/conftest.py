@@ -3,10 +3,12 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from api import tasks
+from api.authentication import JWTAuthentication
 from api.models import Campaign, Message
 from api.providers import locmem
 from api.providers.base import reset_providers
@@ -19,6 +21,10 @@ def _test_settings(settings):
     settings.SMS_RATE_LIMIT = 0
     locmem.outbox.clear()
     reset_providers()
+    JWTAuthentication.forget_users()  # ids repeat between tests
+    # Throttle counters in a cache of this test's own (test_throttle.py uses the real ones).
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache.clear()
     yield
     reset_providers()
 

@@ -1,7 +1,12 @@
-"""Every API route needs a JWT; the token endpoints hand them out; /docs/ needs a sign-in."""
+"""Every API route needs a JWT; the token endpoints hand them out and take them back; the
+integrator docs are public unless API_DOCS_PUBLIC=false."""
+
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from api.models import Campaign, Client, Message
@@ -53,8 +58,6 @@ PROTECTED_ROUTES = [
     ("get", "/api/messages"),
     ("get", "/api/messages/{message}/"),
     ("get", "/api/messages/{message}"),
-    ("get", "/api/schema/"),
-    ("get", "/api/schema"),
 ]
 
 
@@ -219,11 +222,68 @@ def test_schema_is_served_with_a_bearer_token(anon, user):
     assert "/api/campaigns/{id}/start/" in response.json()["paths"]
 
 
-def test_docs_redirect_an_anonymous_user_to_the_admin_login(db):
-    response = APIClient().get("/docs/")
+@pytest.mark.parametrize("path", ["/docs/", "/docs", "/api/schema/", "/api/schema"])
+def test_docs_and_schema_are_public_by_default(db, path):
+    response = APIClient().get(path, HTTP_ACCEPT="*/*")
 
-    assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/docs/"
+    assert response.status_code == 200
+    assert b"swagger" in response.content.lower() or b"openapi" in response.content.lower()
+
+
+def test_the_public_schema_offers_bearer_authorization_for_every_operation(db):
+    schema = APIClient().get("/api/schema/", {"format": "json"}).json()
+
+    assert schema["components"]["securitySchemes"]["jwtAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if path.startswith("/api/token"):
+                continue
+            assert {"jwtAuth": []} in operation["security"], (method, path)
+
+
+_LOCKED_DOCS = """
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from rest_framework.test import APIClient
+call_command("migrate", verbosity=0)
+anon = APIClient()
+docs, schema = anon.get("/docs/"), anon.get("/api/schema/")
+user = get_user_model().objects.create_user("reader", password="pw-12345678")
+signed_in = APIClient()
+signed_in.force_login(user)
+print(docs.status_code, docs.get("Location"), schema.status_code,
+      signed_in.get("/docs/").status_code, signed_in.get("/api/schema/").status_code)
+"""
+
+
+def test_api_docs_public_false_asks_for_a_sign_in(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="Work.settings",
+        DATA_DIR=str(tmp_path),
+        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+        API_DOCS_PUBLIC="false",
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", _LOCKED_DOCS],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["302", "/admin/login/?next=/docs/", "401", "200", "200"]
 
 
 def test_site_root_redirects_to_docs(db):
@@ -244,3 +304,102 @@ def test_signed_in_user_sees_swagger_ui_and_its_schema(user):
     assert b"swagger" in docs.content.lower()
     assert schema.status_code == 200
     assert schema.json()["info"]["title"] == "Task Delay Service API"
+
+
+def _bearer(anon):
+    access = _call(
+        anon, "post", "/api/token/", data={"username": "operator", "password": PASSWORD}
+    ).json()["access"]
+    anon.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+
+
+@pytest.mark.parametrize("change", ["deactivate", "delete"])
+def test_a_remembered_user_is_shut_out_once_the_cache_seconds_pass(
+    anon, user, settings, monkeypatch, change
+):
+    # The worker remembers a token's user for AUTH_USER_CACHE_SECONDS (README, auth).
+    settings.AUTH_USER_CACHE_SECONDS = 5
+    clock = [1000.0]
+    monkeypatch.setattr("api.authentication.time.monotonic", lambda: clock[0])
+    _bearer(anon)
+    assert anon.get("/api/clients/").status_code == 200
+    if change == "delete":
+        user.delete()
+    else:
+        get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+
+    clock[0] += 4.9
+    assert anon.get("/api/clients/").status_code == 200
+    clock[0] += 0.2
+    assert anon.get("/api/clients/").status_code == 401
+    clock[0] += 100  # an entry is never made for a refused user
+    assert anon.get("/api/clients/").status_code == 401
+
+
+def test_with_no_cache_a_deactivated_user_is_shut_out_at_once(anon, user, settings):
+    settings.AUTH_USER_CACHE_SECONDS = 0
+    _bearer(anon)
+    assert anon.get("/api/clients/").status_code == 200
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+
+    assert anon.get("/api/clients/").status_code == 401
+
+
+def test_the_remembered_user_is_read_once_per_period(anon, user, settings):
+    settings.AUTH_USER_CACHE_SECONDS = 60
+    _bearer(anon)
+    with CaptureQueriesContext(connection) as first:
+        anon.get("/api/campaigns/stats/")
+    with CaptureQueriesContext(connection) as second:
+        anon.get("/api/campaigns/stats/")
+
+    user_reads = [q for q in first.captured_queries if "auth_user" in q["sql"]]
+    assert len(user_reads) == 1
+    assert not [q for q in second.captured_queries if "auth_user" in q["sql"]]
+
+
+def _pair(anon):
+    return _call(
+        anon, "post", "/api/token/", data={"username": "operator", "password": PASSWORD}
+    ).json()
+
+
+def test_a_refresh_rotates_and_the_used_refresh_token_is_dead(anon, user):
+    pair = _pair(anon)
+
+    first = _call(anon, "post", "/api/token/refresh/", data={"refresh": pair["refresh"]})
+    assert first.status_code == 200
+    assert first.json()["refresh"] != pair["refresh"]  # a new one each time
+    again = _call(anon, "post", "/api/token/refresh/", data={"refresh": pair["refresh"]})
+    assert again.status_code == 401  # the used one is blacklisted
+    fresh = _call(anon, "post", "/api/token/refresh/", data={"refresh": first.json()["refresh"]})
+    assert fresh.status_code == 200
+
+
+def test_blacklist_logs_out(anon, user):
+    pair = _pair(anon)
+
+    response = _call(anon, "post", "/api/token/blacklist/", data={"refresh": pair["refresh"]})
+
+    assert response.status_code == 200
+    refused = _call(anon, "post", "/api/token/refresh/", data={"refresh": pair["refresh"]})
+    assert refused.status_code == 401
+    assert _call(anon, "post", "/api/token/blacklist/", data={}).status_code == 400
+
+
+def test_the_daily_flush_forgets_only_expired_refresh_tokens(anon, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    from api import tasks
+
+    _pair(anon)
+    _pair(anon)
+    OutstandingToken.objects.filter(pk=OutstandingToken.objects.first().pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert tasks.flush_expired_tokens() == {"deleted": 1}
+    assert OutstandingToken.objects.count() == 1

@@ -1,11 +1,12 @@
 """Campaigns over HTTP: create/validate, audience rules, start/force, lifecycle, stats."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework import serializers
 
 from api import tasks
 from api.models import (
@@ -930,6 +931,9 @@ def test_campaign_stats_count_messages_by_status(api):
     assert body["cancelled_messages"] == 1
     assert body["by_status"] == {str(k): v for k, v in counts.items()}
     assert body["latest_run"]["id"] == run.pk
+    numbers = [v for k, v in body.items() if k.endswith("_messages")]
+    numbers += list(body["by_status"].values())
+    assert all(type(n) is int for n in numbers), body  # 8, not 8.0 (a SUM is numeric in SQL)
 
 
 def test_campaign_stats_sum_every_run_and_show_the_latest(api):
@@ -944,6 +948,39 @@ def test_campaign_stats_sum_every_run_and_show_the_latest(api):
     assert (body["total_messages"], body["sent_messages"], body["cancelled_messages"]) == (2, 1, 1)
     assert body["latest_run"]["number"] == 2
     assert body["latest_run"]["id"] == latest.pk
+
+
+@pytest.mark.parametrize("microsecond", [0, 5, 678901])
+def test_stats_latest_run_times_are_written_as_drf_writes_them(api, microsecond):
+    # The stats read times as text straight from the database (no datetime parsing on the
+    # way): the text must be what DRF's DateTimeField gives for the same moment.
+    run = CampaignRunFactory()
+    created = datetime(2030, 1, 2, 3, 4, 5, microsecond, tzinfo=UTC)
+    finished = created + timedelta(hours=25, seconds=1)
+    CampaignRun.objects.filter(pk=run.pk).update(created_at=created, finished_at=finished)
+
+    latest = stats(api, run.campaign_id)["latest_run"]
+
+    field = serializers.DateTimeField()
+    assert latest["created_at"] == field.to_representation(created)
+    assert latest["finished_at"] == field.to_representation(finished)
+    assert latest == {
+        "id": run.pk,
+        "number": run.number,
+        "status": run.status,
+        "planned_messages": run.planned_messages,
+        "skipped_clients": run.skipped_clients,
+        "created_at": field.to_representation(created),
+        "finished_at": field.to_representation(finished),
+    }
+    assert api.get("/api/campaigns/stats/").json()[0]["latest_run"] == latest
+
+
+def test_stats_of_a_missing_campaign_is_a_json_404(api):
+    response = api.get("/api/campaigns/999999/stats/")
+
+    assert response.status_code == 404
+    assert response.json()["detail"]
 
 
 def test_stats_of_a_draft_are_zero_without_a_run(api):

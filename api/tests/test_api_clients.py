@@ -1,5 +1,6 @@
 """Clients over HTTP: CRUD, validation naming the field, soft delete, filters, pagination."""
 
+import base64
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -210,13 +211,52 @@ def test_list_clients_cursor_pagination_walks_every_client_once(api):
     assert api.get(_relative(second["previous"])).json()["results"] == first["results"]
 
 
-def test_list_clients_with_a_garbage_cursor_is_404(api):
+def _cursor(query: str) -> str:
+    return base64.b64encode(query.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",  # not base64 at all
+        "!!!!",
+        _cursor("p=abc"),  # well formed, position not a number (was a 500)
+        _cursor("p=1.5"),
+        _cursor("o=-1&p=3"),
+        _cursor("r=2&p=3"),
+        _cursor("x=1"),  # decodes, but to nothing this API writes (was an empty 200 page)
+        _cursor("p=1&p=2"),
+        base64.b64encode(b"\xff\xfe").decode(),
+        "",
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/clients/", "/api/campaigns/", "/api/messages/"])
+def test_a_bad_cursor_is_a_400_naming_cursor(api, path, cursor):
     ClientFactory()
 
-    response = api.get("/api/clients/", {"cursor": "garbage"})
+    response = api.get(path, {"cursor": cursor})
 
-    assert response.status_code == 404
-    assert response.json()["detail"]
+    assert response.status_code == 400, response.content
+    assert "cursor" in response.json()
+
+
+def test_a_cursor_the_api_wrote_still_works(api):
+    ClientFactory.create_batch(3)
+    first = api.get("/api/clients/", {"page_size": 2}).json()
+
+    second = api.get(_relative(first["next"]))
+
+    assert second.status_code == 200
+    assert len(second.json()["results"]) == 1
+
+
+@pytest.mark.parametrize("page_size", ["0", "-1", "abc", "1.5", "١٠", ""])
+@pytest.mark.parametrize("path", ["/api/clients/", "/api/campaigns/", "/api/messages/"])
+def test_a_bad_page_size_is_a_400_naming_it(api, path, page_size):
+    response = api.get(path, {"page_size": page_size})
+
+    assert response.status_code == 400
+    assert "page_size" in response.json()
 
 
 # --- update ------------------------------------------------------------------------------

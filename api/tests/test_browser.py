@@ -5,7 +5,13 @@ import shutil
 
 import pytest
 
-from api.tests.factories import ClientFactory
+from api.models import MessageStatus
+from api.tests.factories import (
+    CampaignFactory,
+    CampaignRunFactory,
+    ClientFactory,
+    MessageFactory,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -85,3 +91,24 @@ def test_admin_lists_clients_with_masked_phones(browser, live_server, operator_l
     table = browser.find_element(By.ID, "result_list").text
     assert "7916***4567" in table
     assert "79161234567" not in table
+
+
+def test_admin_campaign_list_shows_progress_from_the_counters(browser, live_server, operator_login):
+    from selenium.webdriver.common.by import By
+
+    run = CampaignRunFactory()
+    MessageFactory.create_batch(3, run=run, status=MessageStatus.SENT)
+    MessageFactory(run=run, status=MessageStatus.FAILED)
+    MessageFactory.create_batch(2, run=run, status=MessageStatus.PENDING)
+    idle = CampaignFactory()
+    sign_in(browser, live_server, operator_login, "/admin/api/campaign/")
+
+    rows = {
+        row.find_element(By.CSS_SELECTOR, "th, td.field-id").text: row.text
+        for row in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    }
+    assert (
+        "3 sent, 1 not sent (failed, expired, cancelled) of 6: 66 % done"
+        in rows[str(run.campaign_id)]
+    )
+    assert "no messages" in rows[str(idle.pk)]

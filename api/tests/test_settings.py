@@ -16,7 +16,8 @@ def load_settings(**env):
         " 'broker': s.CELERY_BROKER_URL, 'provider': s.SMS_PROVIDER,"
         " 'access': s.SIMPLE_JWT['ACCESS_TOKEN_LIFETIME'].total_seconds(),"
         " 'cors_all': s.CORS_ALLOW_ALL_ORIGINS, 'cors': s.CORS_ALLOWED_ORIGINS,"
-        " 'interval': s.DISPATCH_INTERVAL_SECONDS}))"
+        " 'interval': s.DISPATCH_INTERVAL_SECONDS,"
+        " 'throttle': s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']}))"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SMS_", "CORS"))}
     clean.pop("DATABASE_URL", None)
@@ -86,3 +87,71 @@ def test_a_worker_with_a_bad_gateway_url_refuses_to_start(tmp_path):
     assert result.returncode != 0
     assert "SMS_GATEWAY_URL contains a control character" in result.stdout + result.stderr
     assert "s3cret" not in result.stdout + result.stderr
+
+
+_KEY_SCRIPT = (
+    "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
+)
+
+
+def _key(data_dir):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update(DJANGO_SETTINGS_MODULE="Work.settings", DATA_DIR=str(data_dir))
+    result = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", _KEY_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_development_signs_with_a_random_key_of_its_own_kept_in_the_data_folder(tmp_path):
+    first = _key(tmp_path / "one")
+
+    assert len(first) >= 50
+    assert "insecure" not in first and "dev-only" not in first
+    key_file = tmp_path / "one" / "secret_key"
+    assert key_file.read_text().strip() == first
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert _key(tmp_path / "one") == first  # reused: tokens survive a restart
+    assert _key(tmp_path / "two") != first  # another checkout, another key
+    assert ".data/" in (ROOT / ".gitignore").read_text()
+
+
+def test_a_token_signed_with_the_key_once_committed_is_refused(anon, user):
+    import jwt
+
+    forged = jwt.encode(
+        {"token_type": "access", "user_id": str(user.pk), "exp": 4102444800, "jti": "x"},
+        "dev-only-insecure-key-do-not-use-in-production",
+        algorithm="HS256",
+    )
+    anon.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
+
+    assert anon.get("/api/clients/").status_code == 401
+
+
+PRODUCTION = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "p" * 20 + "R4nd0m-Pr0duct10n-K3y-" + "q" * 20,
+    "DJANGO_ALLOWED_HOSTS": "campaigns.example.com",
+    "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+}
+
+
+def test_check_deploy_is_clean_with_a_production_environment(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECURE_"))}
+    env.update(DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="Work.settings", **PRODUCTION)
+    result = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

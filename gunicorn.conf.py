@@ -1,0 +1,47 @@
+"""gunicorn settings read from the project directory (gunicorn loads ./gunicorn.conf.py by
+itself); the command line still sets bind, workers and threads."""
+
+import gc
+
+
+def post_worker_init(worker):
+    """Move everything the worker has loaded (Django, DRF, the URLconf and every view) into
+    Python's permanent GC generation. Without it each full collection walks ~100,000 long-lived
+    objects, and requests that make short-lived cycles (every Django request does) trigger one
+    every few dozen requests: a 30-70 ms stall that was most of the stats endpoints' p99
+    (bench/bench_stats.py)."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports every view, serializer and filter
+    gc.collect()
+    gc.freeze()
+
+
+# --- access log: full phone numbers never reach it -------------------------------------------
+import re  # noqa: E402
+
+from gunicorn.glogging import Logger  # noqa: E402
+
+_LONG_NUMBER = re.compile(r"\d{7,}")
+
+
+def _mask(text: str) -> str:
+    """'79161234567' -> '7916***4567', as api.models.mask_phone writes it."""
+    return _LONG_NUMBER.sub(lambda m: m.group()[:4] + "***" + m.group()[-4:], text)
+
+
+class MaskingLogger(Logger):
+    """The access log with every run of 7+ digits in the request line, query string, referrer
+    and request headers masked (`GET /api/clients/?phone_number=79161234567` is a common call)."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key, value in atoms.items():
+            # The request line, path, query, referrer and request headers; not the sizes and
+            # durations, which may be long numbers too.
+            if isinstance(value, str) and (key in ("r", "U", "q", "f") or key.endswith("}i")):
+                atoms[key] = _mask(value)
+        return atoms
+
+
+logger_class = MaskingLogger

@@ -45,3 +45,7 @@ class MaskingLogger(Logger):
 
 
 logger_class = MaskingLogger
+
+# The longest request line gunicorn takes (its maximum); a longer one is a 414 (documented in
+# the schema). Long audience filters belong in a POST body, not in a query string.
+limit_request_line = 8190

@@ -22,8 +22,11 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
-PHONE_RE = re.compile(r"^7\d{10}$")
-OPERATOR_CODE_RE = re.compile(r"^\d{3}$")
+# ASCII digits only, and nothing after them (`$` would let a trailing newline in; `\d` takes
+# Arabic-Indic, Devanagari and fullwidth digits: "different" numbers that are the same number).
+# The API, the admin (model validators) and the audience filter all use these.
+PHONE_RE = re.compile(r"^7[0-9]{10}\Z")
+OPERATOR_CODE_RE = re.compile(r"^[0-9]{3}\Z")
 TEXT_MAX_LENGTH = 1600  # ten concatenated SMS parts
 TAG_MAX_LENGTH = 64
 
@@ -31,9 +34,22 @@ phone_validator = RegexValidator(PHONE_RE, "Phone must be 7XXXXXXXXXX (11 digits
 operator_code_validator = RegexValidator(OPERATOR_CODE_RE, "Operator code must be 3 digits.")
 
 
+# Files in the zoneinfo folder that are not IANA zone names: the host's own zone, the POSIX
+# rule template, tzdata's placeholder, and the duplicate posix/ and right/ trees.
+_NOT_ZONES = {"localtime", "posixrules", "Factory"}
+
+
 @cache
 def known_timezones() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(
+        name
+        for name in available_timezones()
+        if name not in _NOT_ZONES and not name.startswith(("posix/", "right/"))
+    )
+
+
+def is_ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def validate_timezone(value: str) -> None:

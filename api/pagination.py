@@ -66,11 +66,16 @@ class IdCursorPagination(CursorPagination):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
             if parameter["name"] == self.page_size_query_param:
-                parameter["schema"] = {
-                    **build_basic_type(OpenApiTypes.INT),
-                    "minimum": 1,
-                    "maximum": self.max_page_size,
-                }
+                parameter["schema"] = {**build_basic_type(OpenApiTypes.INT), "minimum": 1}
+                parameter["description"] = (
+                    f"Results per page (default {self.page_size}; more than"
+                    f" {self.max_page_size} is served as {self.max_page_size})."
+                )
+            elif parameter["name"] == self.cursor_query_param:
+                parameter["description"] = (
+                    "Opaque: only a value from a `next` or `previous` link of this API; any other"
+                    " is a 400."
+                )
         return parameters
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from .models import Campaign, Client, MessageStatus
+from .models import Campaign, Client, MessageStatus, is_ascii_digits
 
 
 def normalize_client_filter(raw) -> dict[str, list[str]]:
@@ -17,9 +17,9 @@ def normalize_client_filter(raw) -> dict[str, list[str]]:
     if isinstance(raw, list | tuple):
         for item in raw:
             text = str(item).strip()
-            if text.isdigit() and len(text) == 11:
+            if is_ascii_digits(text) and len(text) == 11:
                 result["phone_numbers"].append(text)
-            elif text.isdigit() and len(text) == 3:
+            elif is_ascii_digits(text) and len(text) == 3:
                 result["operator_codes"].append(text)
             elif text:
                 result["tags"].append(text)

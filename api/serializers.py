@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 
+from django.db import models
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import (
@@ -18,6 +21,8 @@ from .models import (
     Client,
     Message,
     known_timezones,
+    operator_code_validator,
+    phone_validator,
 )
 from .selectors import RUN_SUMMARY_FIELDS, audience_filter, normalize_client_filter
 
@@ -25,11 +30,57 @@ MAX_FILTER_PHONES = 10_000
 MAX_FILTER_ITEMS = 1_000
 
 
-class ClientSerializer(serializers.ModelSerializer):
-    phone_number = serializers.CharField(
-        help_text="11 digits, 7XXXXXXXXXX.", max_length=11, min_length=11
+class StrictCharField(serializers.CharField):
+    """JSON strings only: DRF would turn 0 into "0" (a tag, a message text) where the schema
+    says string."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class DigitsField(StrictCharField):
+    """A string of digits, also taken as a JSON integer (scripts often send a phone number or
+    operator code as a number); the schema says both."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool) and data >= 0:
+            data = str(data)
+        return super().to_internal_value(data)
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+    }
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false only: DRF would also read "yes", "0", 1 or "off", which the schema
+    (boolean) does not allow and a typo can turn into the opposite of what was meant."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)
+
+
+class ClientSerializer(StrictModelSerializer):
+    phone_number = DigitsField(
+        help_text="11 ASCII digits, 7XXXXXXXXXX (a string, or a JSON integer).",
+        max_length=11,
+        min_length=11,
+        validators=[phone_validator],  # also puts the pattern in the schema
     )
-    timezone = serializers.CharField(default="UTC", help_text="IANA name, e.g. Europe/Moscow.")
+    mobile_operator_code = DigitsField(
+        max_length=3,
+        validators=[operator_code_validator],
+        help_text="3 ASCII digits (a string, or a JSON integer).",
+    )
+    timezone = StrictCharField(default="UTC", help_text="IANA name, e.g. Europe/Moscow.")
 
     class Meta:
         model = Client
@@ -46,7 +97,9 @@ class ClientSerializer(serializers.ModelSerializer):
 
     def validate_phone_number(self, value: str) -> str:
         if not PHONE_RE.match(value):
-            raise serializers.ValidationError("Must be 11 digits starting with 7 (7XXXXXXXXXX).")
+            raise serializers.ValidationError(
+                "Must be 11 ASCII digits starting with 7 (7XXXXXXXXXX)."
+            )
         taken = Client.objects.filter(phone_number=value)
         if self.instance is not None:
             taken = taken.exclude(pk=self.instance.pk)
@@ -56,7 +109,7 @@ class ClientSerializer(serializers.ModelSerializer):
 
     def validate_mobile_operator_code(self, value: str) -> str:
         if not OPERATOR_CODE_RE.match(value):
-            raise serializers.ValidationError("Must be exactly 3 digits.")
+            raise serializers.ValidationError("Must be exactly 3 ASCII digits (0-9).")
         return value
 
     def validate_timezone(self, value: str) -> str:
@@ -101,6 +154,11 @@ class ClientFilterField(serializers.JSONField):
             raise serializers.ValidationError(
                 "Items must be strings: phone numbers, tags, operator codes."
             )
+        texts = [str(item).strip() for item in items]
+        if any(text.isdigit() and not text.isascii() for text in texts):
+            raise serializers.ValidationError(
+                "Phone numbers and operator codes are ASCII digits 0-9 only."
+            )
         result = normalize_client_filter(data)
         bad_phones = [p for p in result["phone_numbers"] if not PHONE_RE.match(p)]
         if bad_phones:
@@ -123,10 +181,44 @@ class ClientFilterField(serializers.JSONField):
         return result
 
 
-class CampaignSerializer(serializers.ModelSerializer):
-    text_message = serializers.CharField(max_length=TEXT_MAX_LENGTH, allow_blank=False)
+_UTC_OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)\s*\Z", re.IGNORECASE)
+LOCAL_TIME_RE = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?\Z")
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": LOCAL_TIME_RE.pattern.replace("\\Z", "$"),
+        "example": "10:00",
+        "nullable": True,
+    }
+)
+class LocalTimeField(serializers.TimeField):
+    """A time of day in each client's own zone, HH:MM[:SS[.ffffff]]. One with a UTC offset
+    ("10:00+03:00", "10:00Z") is refused, not silently read as 10:00 (DRF drops the offset),
+    and so is any other spelling DRF would guess at ("1000")."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and _UTC_OFFSET.search(value.strip()):
+            raise serializers.ValidationError(
+                "A local time of day (HH:MM) without a UTC offset: the window applies in each"
+                " client's own time zone."
+            )
+        if not isinstance(value, str) or not LOCAL_TIME_RE.match(value):
+            raise serializers.ValidationError("A time of day as HH:MM (or HH:MM:SS).")
+        return super().to_internal_value(value)
+
+
+class CampaignSerializer(StrictModelSerializer):
+    text_message = StrictCharField(max_length=TEXT_MAX_LENGTH, allow_blank=False)
+    time_interval_start = LocalTimeField(
+        required=False, allow_null=True, help_text="Daily window start, client's local time"
+    )
+    time_interval_end = LocalTimeField(
+        required=False, allow_null=True, help_text="Daily window end, client's local time"
+    )
     client_filter = ClientFilterField(required=False)
-    auto_start = serializers.BooleanField(
+    auto_start = StrictBooleanField(
         write_only=True,
         default=True,
         help_text="Start sending when the campaign starts (default). false leaves a draft.",
@@ -194,7 +286,7 @@ class CampaignSerializer(serializers.ModelSerializer):
 
 
 class StartSerializer(serializers.Serializer):
-    force_resend = serializers.BooleanField(
+    force_resend = StrictBooleanField(
         default=False,
         help_text="Start a new run even if the campaign was started: unsent messages of the "
         "previous run are cancelled, every client of the audience is sent again.",

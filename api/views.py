@@ -12,7 +12,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
@@ -59,7 +59,20 @@ CAMPAIGN_EXAMPLE = OpenApiExample(
 )
 
 
-class ApiRootView(APIView):
+class SingleValuedQuery:
+    """A query parameter given twice is a 400 naming it: DRF and django-filter would silently
+    use one of the values (every parameter of this API takes one value)."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        repeated = sorted(
+            k for k in request.query_params if len(request.query_params.getlist(k)) > 1
+        )
+        if repeated:
+            raise ValidationError({key: ["Given more than once."] for key in repeated})
+
+
+class ApiRootView(SingleValuedQuery, APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Links to the API resources")
     def get(self, request):
         return Response(
@@ -85,7 +98,7 @@ class ApiNotFoundView(APIView):
         summary="Delete a client (soft: message history stays, unsent messages are cancelled)"
     ),
 )
-class ClientViewSet(viewsets.ModelViewSet):
+class ClientViewSet(SingleValuedQuery, viewsets.ModelViewSet):
     queryset = Client.objects.all()
     serializer_class = ClientSerializer
     filterset_class = ClientFilter
@@ -103,10 +116,21 @@ class ClientViewSet(viewsets.ModelViewSet):
         client_services.delete_client(client_id=instance.pk)
 
 
+_SPELLED = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def _force_resend(request) -> bool:
-    data = request.data if isinstance(request.data, dict) else {}
-    if "force_resend" not in data and "force_resend" in request.query_params:
-        data = {"force_resend": request.query_params["force_resend"]}
+    """From the body, or the query string (no booleans there: the usual spellings). A query
+    value that is none of them is a 400 even when the body also says it."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+    if "force_resend" in request.query_params:
+        raw = request.query_params["force_resend"].strip().lower()
+        if raw not in _SPELLED:
+            raise ValidationError({"force_resend": ["Must be true or false."]})
+        if "force_resend" not in data:
+            data = {"force_resend": _SPELLED[raw]}
     start = StartSerializer(data=data)
     start.is_valid(raise_exception=True)
     return start.validated_data["force_resend"]
@@ -125,7 +149,7 @@ def _force_resend(request) -> bool:
         summary="Delete a campaign that never ran (one with history: cancel it instead)",
     ),
 )
-class CampaignViewSet(viewsets.ModelViewSet):
+class CampaignViewSet(SingleValuedQuery, viewsets.ModelViewSet):
     queryset = Campaign.objects.all()
     serializer_class = CampaignSerializer
     lookup_value_regex = r"\d+"
@@ -193,7 +217,8 @@ class CampaignViewSet(viewsets.ModelViewSet):
     def stats(self, request, pk=None):
         # The selector already returns the response's shape (StatsSerializer documents it);
         # no get_object(): the stats query itself finds the campaign or answers None.
-        stats = selectors.campaign_stats(int(pk))
+        campaign_id = int(pk)
+        stats = selectors.campaign_stats(campaign_id) if campaign_id < 2**63 else None
         if stats is None:
             raise NotFound("No Campaign matches the given query.")
         return Response(stats)
@@ -214,7 +239,9 @@ class CampaignViewSet(viewsets.ModelViewSet):
         return Response(selectors.all_campaign_stats())
 
 
-class MessageViewSet(viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin):
+class MessageViewSet(
+    SingleValuedQuery, viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
+):
     queryset = Message.objects.select_related("run").only(
         "id",
         "run__campaign_id",

@@ -1069,3 +1069,60 @@ def test_all_stats_reads_only_each_campaigns_latest_run(api):
         CampaignRunFactory(campaign=campaign, number=number)
     body = api.get("/api/campaigns/stats/").json()
     assert body[0]["latest_run"]["number"] == 3
+
+
+@pytest.mark.parametrize("value", ["10:00+03:00", "10:00Z", "10:00:00-0500", "10:00 +03"])
+@pytest.mark.parametrize("field", ["time_interval_start", "time_interval_end"])
+def test_a_window_time_with_a_utc_offset_is_refused(api, field, value):
+    body = {
+        "text_message": "hi",
+        "start_datetime": (timezone.now() + timedelta(hours=1)).isoformat(),
+        "end_datetime": (timezone.now() + timedelta(days=1)).isoformat(),
+        "time_interval_start": "09:00",
+        "time_interval_end": "18:00",
+        "tag": "vip",
+        "auto_start": False,
+    }
+    body[field] = value
+
+    response = api.post("/api/campaigns/", body, format="json")
+
+    assert response.status_code == 400
+    assert "UTC offset" in response.json()[field][0]
+    assert not Campaign.objects.exists()
+
+
+def test_stats_of_an_id_beyond_bigint_is_a_404(api):
+    response = api.get("/api/campaigns/2230800774269921090881156138/stats/")
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("value", ["1000", "10", "9:00", "24:00", "10:60", "10:00:00:00"])
+def test_a_window_time_must_be_hh_mm(api, value):
+    body = {
+        "text_message": "hi",
+        "start_datetime": (timezone.now() + timedelta(hours=1)).isoformat(),
+        "end_datetime": (timezone.now() + timedelta(days=1)).isoformat(),
+        "time_interval_start": value,
+        "time_interval_end": "18:00",
+        "tag": "vip",
+        "auto_start": False,
+    }
+
+    response = api.post("/api/campaigns/", body, format="json")
+
+    assert response.status_code == 400
+    assert "time_interval_start" in response.json()
+
+
+@pytest.mark.parametrize("body", ["[null, null]", "-12", '"yes"'])
+def test_start_with_a_body_that_is_not_an_object_is_a_400(api, body):
+    campaign = CampaignFactory(tag="vip")
+
+    response = api.generic(
+        "POST", f"/api/campaigns/{campaign.pk}/start/", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert campaign.runs.count() == 0

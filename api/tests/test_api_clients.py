@@ -444,3 +444,99 @@ def test_create_client_accepts_numbers_given_as_json_integers(api):
     assert response.status_code == 201, response.content
     assert response.json()["phone_number"] == "79001234567"
     assert response.json()["mobile_operator_code"] == "900"
+
+
+# --- one client, one number ----------------------------------------------------------------
+LOOKALIKES = [
+    "٧٩٠٠٠٠٠٠٠٠١",  # Arabic-Indic
+    "७९००००००००१",  # Devanagari
+    "７９０００００００００１",  # fullwidth
+    "79000000001\n",  # trimmed to the taken number: refused as a duplicate
+]
+
+
+@pytest.mark.parametrize("phone", LOOKALIKES)
+def test_a_phone_in_other_digits_is_refused_everywhere(api, phone):
+    ClientFactory(phone_number="79000000001")
+    body = {"phone_number": phone, "mobile_operator_code": "900", "timezone": "UTC"}
+
+    created = api.post("/api/clients/", body, format="json")
+    other = ClientFactory(phone_number="79000000002")
+    patched = api.patch(f"/api/clients/{other.pk}/", {"phone_number": phone}, format="json")
+
+    assert created.status_code == 400 and "phone_number" in created.json()
+    assert patched.status_code == 400 and "phone_number" in patched.json()
+    assert Client.objects.count() == 2
+
+
+@pytest.mark.parametrize("code", ["٩٠٠", "९००", "９００"])
+def test_an_operator_code_in_other_digits_is_refused(api, code):
+    body = {"phone_number": "79000000001", "mobile_operator_code": code, "timezone": "UTC"}
+
+    response = api.post("/api/clients/", body, format="json")
+
+    assert response.status_code == 400
+    assert "mobile_operator_code" in response.json()
+
+
+@pytest.mark.parametrize(
+    "client_filter",
+    [
+        ["٧٩٠٠٠٠٠٠٠٠١"],
+        {"phone_numbers": ["７９０００００００００１"]},
+        {"operator_codes": ["٩٠٠"]},
+    ],
+)
+def test_a_campaign_audience_in_other_digits_is_refused(api, client_filter):
+    body = {
+        "text_message": "hi",
+        "start_datetime": (timezone.now() + timedelta(hours=1)).isoformat(),
+        "end_datetime": (timezone.now() + timedelta(days=1)).isoformat(),
+        "client_filter": client_filter,
+        "auto_start": False,
+    }
+
+    response = api.post("/api/campaigns/", body, format="json")
+
+    assert response.status_code == 400
+    assert "client_filter" in response.json()
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "Factory", "posix/Europe/Moscow"])
+def test_a_time_zone_must_be_a_real_iana_name(api, zone):
+    body = {"phone_number": "79000000001", "mobile_operator_code": "900", "timezone": zone}
+
+    response = api.post("/api/clients/", body, format="json")
+
+    assert response.status_code == 400
+    assert "timezone" in response.json()
+
+
+def test_the_admin_form_applies_the_same_rules():
+    from django.core.exceptions import ValidationError
+
+    client = Client(phone_number="٧٩٠٠٠٠٠٠٠٠١", mobile_operator_code="٩٠٠", timezone="localtime")
+    with pytest.raises(ValidationError) as refused:
+        client.full_clean()
+
+    assert set(refused.value.message_dict) == {"phone_number", "mobile_operator_code", "timezone"}
+
+
+@pytest.mark.parametrize("query", ["page_size=2&page_size=3", "tag=a&tag=b", "cursor=x&cursor=y"])
+@pytest.mark.parametrize("path", ["/api/clients/", "/api/campaigns/", "/api/messages/"])
+def test_a_query_parameter_given_twice_is_a_400_naming_it(api, path, query):
+    response = api.get(f"{path}?{query}")
+
+    assert response.status_code == 400
+    assert query.split("=")[0] in response.json()
+
+
+@pytest.mark.parametrize("field", ["tag", "timezone"])
+def test_a_number_where_the_schema_says_string_is_refused(api, field):
+    body = {"phone_number": "79000000001", "mobile_operator_code": "900", "tag": "t"}
+    body[field] = 0
+
+    response = api.post("/api/clients/", body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()

@@ -18,6 +18,9 @@ $BIN/black --check .
 $BIN/python manage.py makemigrations --check --dry-run >/dev/null || {
   echo "Model changes without a migration: run manage.py makemigrations"; exit 1; }
 
+# Tests sign with a key of their own, never the checkout's .data/secret_key.
+export DJANGO_SECRET_KEY="${DJANGO_SECRET_KEY:-test-only-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d " \n")}"
+
 PG_URL="${DATABASE_URL:-}"
 case "$PG_URL" in
   postgres*) ;;

@@ -16,6 +16,7 @@ import pytest
 from api.tests.servers import ROOT, gunicorn, scratch_env
 
 ST = Path(sys.executable).with_name("st")
+MAX_TIME = int(os.environ.get("SCHEMATHESIS_MAX_TIME", "60"))
 SEED_DATA = """
 import django
 django.setup()
@@ -33,6 +34,7 @@ CampaignFactory()
     os.environ.get("DATABASE_URL", "").startswith("postgres"),
     reason="runs once, in the SQLite pass: the server under test has its own scratch database",
 )
+@pytest.mark.timeout(MAX_TIME + 360)
 def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(tmp_path):
     env = scratch_env(
         tmp_path, TOKEN_RATE_PER_IP="100000/min", TOKEN_RATE_PER_USERNAME="100000/min"
@@ -49,12 +51,12 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(tmp_path):
             [str(ST), "--no-color", "run", f"http://127.0.0.1:{port}/api/schema/"]
             + ["-H", f"Authorization: Bearer {token}", "--checks", "all", "--seed", "1"]
             + ["-n", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "5")]
-            + ["--max-time", os.environ.get("SCHEMATHESIS_MAX_TIME", "60")],
+            + ["--max-time", str(MAX_TIME)],
             cwd=ROOT,  # schemathesis.toml
             env={**os.environ, "NO_COLOR": "1"},
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=MAX_TIME + 300,
         )
     summary = result.stdout[result.stdout.find("SUMMARY") :] or result.stdout[-3000:]
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -31,15 +31,16 @@ def _mask(text: str) -> str:
 
 
 class MaskingLogger(Logger):
-    """The access log with every run of 7+ digits in the request line, query string, referrer
-    and request headers masked (`GET /api/clients/?phone_number=79161234567` is a common call)."""
+    """The access log with every run of 7+ digits in the request line, query string, referrer,
+    user agent and request headers masked (`GET /api/clients/?phone_number=79161234567` is a common call).
+    """
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
         for key, value in atoms.items():
-            # The request line, path, query, referrer and request headers; not the sizes and
-            # durations, which may be long numbers too.
-            if isinstance(value, str) and (key in ("r", "U", "q", "f") or key.endswith("}i")):
+            # The request line, path, query, referrer, user agent and request headers; not the
+            # sizes and durations, which may be long numbers too.
+            if isinstance(value, str) and (key in ("r", "U", "q", "f", "a") or key.endswith("}i")):
                 atoms[key] = _mask(value)
         return atoms
 

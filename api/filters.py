@@ -15,10 +15,18 @@ MAX_RUN_ID = 2**31  # beyond it a run's id range leaves bigint
 MAX_BIGINT = 2**63
 
 
-class IdFilter(django_filters.NumberFilter):
-    """A whole number: `?run=2.9` or `?run=1e0` is a 400 naming the field, not run 2 or 1."""
+class _PresentIntegerField(forms.IntegerField):
+    def clean(self, value):
+        if value == "":  # given but empty (absent is None): the schema says integer
+            raise forms.ValidationError("A whole number (leave the parameter out for all).")
+        return super().clean(value)
 
-    field_class = forms.IntegerField
+
+class IdFilter(django_filters.NumberFilter):
+    """A whole number: `?run=2.9`, `?run=1e0` or `?run=` is a 400 naming the field, not run 2,
+    run 1 or every run."""
+
+    field_class = _PresentIntegerField
 
 
 class MessageFilter(django_filters.FilterSet):

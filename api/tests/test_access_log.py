@@ -15,7 +15,10 @@ def test_phone_numbers_in_the_access_log_are_masked(tmp_path):
         conn.request(
             "GET",
             "/api/clients/?phone_number=79161234567",
-            headers={"Referer": "http://console.example/?phone=79161234567"},
+            headers={
+                "Referer": "http://console.example/?phone=79161234567",
+                "User-Agent": "sync-script 79161234567",
+            },
         )
         assert conn.getresponse().status == 401
         conn.close()
@@ -23,4 +26,5 @@ def test_phone_numbers_in_the_access_log_are_masked(tmp_path):
     text = log.read_text()
     assert "/api/clients/?phone_number=7916***4567" in text
     assert "phone=7916***4567" in text
+    assert "sync-script 7916***4567" in text
     assert "79161234567" not in text

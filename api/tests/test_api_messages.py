@@ -248,3 +248,11 @@ def test_an_id_filter_that_is_not_a_whole_number_is_a_400_naming_it(api, message
 
     assert response.status_code == 400, response.content
     assert name in response.json()
+
+
+@pytest.mark.parametrize("name", ["campaign", "run", "client"])
+def test_an_empty_id_filter_is_a_400_naming_it(api, name):
+    response = api.get(f"/api/messages/?{name}=")
+
+    assert response.status_code == 400
+    assert name in response.json()

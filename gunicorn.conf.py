@@ -32,8 +32,8 @@ def _mask(text: str) -> str:
 
 class MaskingLogger(Logger):
     """The access log with every run of 7+ digits in the request line, query string, referrer,
-    user agent and request headers masked (`GET /api/clients/?phone_number=79161234567` is a common call).
-    """
+    user agent and request headers masked (`GET /api/clients/?phone_number=79161234567` is a
+    common call)."""
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)

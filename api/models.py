@@ -30,8 +30,12 @@ OPERATOR_CODE_RE = re.compile(r"^[0-9]{3}\Z")
 TEXT_MAX_LENGTH = 1600  # ten concatenated SMS parts
 TAG_MAX_LENGTH = 64
 
-phone_validator = RegexValidator(PHONE_RE, "Phone must be 7XXXXXXXXXX (11 digits starting with 7).")
-operator_code_validator = RegexValidator(OPERATOR_CODE_RE, "Operator code must be 3 digits.")
+phone_validator = RegexValidator(
+    PHONE_RE, "Phone must be 7XXXXXXXXXX: 11 ASCII digits (0-9) starting with 7."
+)
+operator_code_validator = RegexValidator(
+    OPERATOR_CODE_RE, "Operator code must be 3 ASCII digits (0-9)."
+)
 
 
 # Files in the zoneinfo folder that are not IANA zone names: the host's own zone, the POSIX

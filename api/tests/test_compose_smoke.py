@@ -214,3 +214,21 @@ def test_the_compose_commands_deliver_a_campaign(tmp_path, django_db_blocker):
         with django_db_blocker.unblock(), psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         shutil.rmtree(tmp_path / "static", ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "schema"),
+    [
+        (".github/workflows/ci.yml", "vendor.github-workflows"),
+        (".gitlab-ci.yml", "vendor.gitlab-ci"),
+    ],
+)
+def test_the_ci_files_are_valid_and_run_make_test(path, schema):
+    result = subprocess.run(  # noqa: S603 - a tool of our dev requirements
+        [str(BIN / "check-jsonschema"), "--builtin-schema", schema, path],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "make test" in (ROOT / path).read_text()

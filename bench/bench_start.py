@@ -1,7 +1,7 @@
 """Starting a campaign: POST /api/campaigns/<id>/start/ must answer 202 in < 50 ms whatever the
 audience size.
 
-A real gunicorn (as `make run` starts it: 2 workers x 4 threads) is started on a free localhost
+A real gunicorn (as `make run` starts it: 4 workers x 2 threads) is started on a free localhost
 port against the bench database, with CELERY_BROKER_URL on a local Redis db (default
 redis://127.0.0.1:6379/14, flushed afterwards), so the plan_run `.delay()` after commit is a real
 enqueue (no worker consumes it). A user signs in at POST /api/token/ for a real JWT. Draft
@@ -50,9 +50,9 @@ def start_gunicorn(port: int, env: dict[str, str]) -> subprocess.Popen:
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
-        "2",
-        "--threads",
         "4",
+        "--threads",
+        "2",
         "--log-level",
         "warning",
     ]

@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             row(f"all-campaign stats ({args.campaigns}), 4 callers flat out", every_flat),
             row("client list (reference), 16 callers flat out", clients),
         ],
-        title="gunicorn 2 workers x 4 threads (as make run), DEBUG off",
+        title="gunicorn 4 workers x 2 threads (the Procfile default), DEBUG off",
     )
     recount = in_process["campaign stats, recount"]
     print(

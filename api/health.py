@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -47,8 +48,6 @@ def _broker() -> str | None:
     url = settings.CELERY_BROKER_URL
     if url.startswith("filesystem://"):
         folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]
-        import os
-
         return None if os.access(folder, os.W_OK) else "broker folder not writable"
     try:
         from kombu import Connection

@@ -113,3 +113,17 @@ def test_shards_of_ended_backends_fold_into_one_row(gateway, http_provider):
         0,
         connection.connection.info.backend_pid,
     }
+
+
+def test_admin_run_and_campaign_lists_show_progress_from_the_counters(admin_client):
+    from api.tests.factories import CampaignRunFactory as Runs
+    from api.tests.factories import MessageFactory as Messages
+
+    run = Runs()
+    Messages.create_batch(2, run=run, status="sent")
+    Messages(run=run, status="expired")
+    Messages(run=run, status="pending")
+
+    for path in ("/admin/api/campaignrun/", "/admin/api/campaign/"):
+        page = admin_client.get(path).content.decode()
+        assert "2 sent, 1 not sent (failed, expired, cancelled) of 4: 75 % done" in page, path

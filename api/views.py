@@ -18,7 +18,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from . import selectors
-from .filters import ClientFilter, MessageFilter
+from .filters import MAX_BIGINT, ClientFilter, MessageFilter
 from .models import Campaign, Client, Message
 from .serializers import (
     CampaignSerializer,
@@ -218,7 +218,7 @@ class CampaignViewSet(SingleValuedQuery, viewsets.ModelViewSet):
         # The selector already returns the response's shape (StatsSerializer documents it);
         # no get_object(): the stats query itself finds the campaign or answers None.
         campaign_id = int(pk)
-        stats = selectors.campaign_stats(campaign_id) if campaign_id < 2**63 else None
+        stats = selectors.campaign_stats(campaign_id) if campaign_id < MAX_BIGINT else None
         if stats is None:
             raise NotFound("No Campaign matches the given query.")
         return Response(stats)

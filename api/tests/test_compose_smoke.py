@@ -56,6 +56,11 @@ def test_the_compose_services_are_the_procfile_processes():
         "service_completed_successfully"
     )
     assert services["db"]["image"].startswith("postgres:16")
+    # What the image needs holds even when .env is a copy of .env.example (DEBUG on, .data).
+    environment = services["api"]["environment"]
+    assert environment["DJANGO_DEBUG"] == "false"
+    assert environment["DATA_DIR"] == "/var/lib/tds"
+    assert environment["BIND_ADDRESS"] == "0.0.0.0"  # noqa: S104 - inside the container
     assert "noeviction" in services["redis"]["command"]
     assert "appendonly" in " ".join(services["redis"]["command"])
 
@@ -129,6 +134,7 @@ def test_the_compose_commands_deliver_a_campaign(tmp_path, django_db_blocker):
         env.update(
             PATH=f"{BIN}:{env['PATH']}",
             DATA_DIR=str(tmp_path),
+            STATIC_ROOT=str(tmp_path / "static"),
             DJANGO_DEBUG="false",
             BIND_ADDRESS="127.0.0.1",
             PORT=str(port),

@@ -18,16 +18,13 @@ def post_worker_init(worker):
 
 
 # --- access log: full phone numbers never reach it -------------------------------------------
-import re  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
 
 from gunicorn.glogging import Logger  # noqa: E402
 
-_LONG_NUMBER = re.compile(r"\d{7,}")
-
-
-def _mask(text: str) -> str:
-    """'79161234567' -> '7916***4567', as api.models.mask_phone writes it."""
-    return _LONG_NUMBER.sub(lambda m: m.group()[:4] + "***" + m.group()[-4:], text)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from api.masking import scrub_phones  # noqa: E402 - Django-free
 
 
 class MaskingLogger(Logger):
@@ -41,7 +38,7 @@ class MaskingLogger(Logger):
             # The request line, path, query, referrer, user agent and request headers; not the
             # sizes and durations, which may be long numbers too.
             if isinstance(value, str) and (key in ("r", "U", "q", "f", "a") or key.endswith("}i")):
-                atoms[key] = _mask(value)
+                atoms[key] = scrub_phones(value, min_digits=7)
         return atoms
 
 

@@ -28,3 +28,11 @@ def test_phone_numbers_in_the_access_log_are_masked(tmp_path):
     assert "phone=7916***4567" in text
     assert "sync-script 7916***4567" in text
     assert "79161234567" not in text
+
+
+def test_short_digit_runs_are_hidden_whole_not_half_shown():
+    from api.masking import scrub_phones
+
+    # 4 + 4 shown digits of a 7-digit run would be all of it.
+    assert scrub_phones("id=1234567 x", min_digits=7) == "id=*** x"
+    assert scrub_phones("p=79161234567", min_digits=7) == "p=7916***4567"

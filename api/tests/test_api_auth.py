@@ -1,8 +1,6 @@
 """Every API route needs a JWT; the token endpoints hand them out and take them back; the
 integrator docs are public unless API_DOCS_PUBLIC=false."""
 
-from pathlib import Path
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -263,21 +261,15 @@ print(docs.status_code, docs.get("Location"), schema.status_code,
 
 
 def test_api_docs_public_false_asks_for_a_sign_in(tmp_path):
-    import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
-    env.update(
-        DJANGO_SETTINGS_MODULE="Work.settings",
-        DATA_DIR=str(tmp_path),
-        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
-        API_DOCS_PUBLIC="false",
-    )
+    from api.tests.servers import ROOT, scratch_env
+
     result = subprocess.run(  # noqa: S603 - our own interpreter and code
         [sys.executable, "-c", _LOCKED_DOCS],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
+        cwd=ROOT,
+        env=scratch_env(tmp_path, API_DOCS_PUBLIC="false"),
         capture_output=True,
         text=True,
     )

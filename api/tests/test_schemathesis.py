@@ -60,4 +60,4 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(tmp_path):
         )
     summary = result.stdout[result.stdout.find("SUMMARY") :] or result.stdout[-3000:]
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "Tested: 36" in summary or "Tested:" in summary, summary
+    assert "Tested:" in summary, summary

@@ -44,6 +44,30 @@ class MaskingLogger(Logger):
 
 logger_class = MaskingLogger
 
+# --- metrics: the workers' counters summed by /metrics (api/metrics_setup.py) ----------------
+from api import metrics_setup  # noqa: E402 - Django-free
+
+metrics_setup.prepare("web")
+
+
+def child_exit(server, worker):
+    metrics_setup.child_exited(worker.pid)
+
+
+# --- logs: LOG_FORMAT=json makes gunicorn's own lines JSON too; the access lines then come
+# from the API (api/middleware.py, with the request id and route), not gunicorn's text format.
+from api.logs import logging_config  # noqa: E402 - Django-free
+
+_log_format = (os.environ.get("LOG_FORMAT") or "plain").strip().lower()
+if _log_format == "json":
+    _config = logging_config("json", (os.environ.get("LOG_LEVEL") or "INFO").upper())
+    _gunicorn = {"handlers": ["console"], "level": "INFO", "propagate": False}
+    _config["loggers"].update({"gunicorn.error": _gunicorn, "gunicorn.access": _gunicorn})
+    logconfig_dict = _config
+    accesslog = None
+else:
+    accesslog = "-"
+
 # The longest request line gunicorn takes (its maximum); a longer one is a 414 (documented in
 # the schema). Long audience filters belong in a POST body, not in a query string.
 limit_request_line = 8190

@@ -11,6 +11,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from api.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / (os.environ.get("DATA_DIR") or ".data")  # relative to the project
 
@@ -92,6 +94,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "api.middleware.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -325,19 +328,21 @@ SMS_RATE_LIMIT_REDIS_URL = os.environ.get("SMS_RATE_LIMIT_REDIS_URL") or (
     CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
 )
 
-LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": "WARNING"},
-    "loggers": {
-        "api": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-    },
-}
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+# plain: `time level logger message`; json: one JSON object per line with the ids as fields.
+LOG_FORMAT = (os.environ.get("LOG_FORMAT") or "plain").strip().lower()
+try:
+    LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
+# --- Metrics (/metrics on the web port; WORKER_METRICS_PORT for each Celery worker) ---
+# Empty: /metrics is open (restrict it by network policy); set: scrapes must send
+# `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# tds_messages_due counts due messages up to this many (an index walk; above it, it saturates).
+METRICS_DUE_LIMIT = env_int("METRICS_DUE_LIMIT", 10_000)
+CELERY_TASK_DEFAULT_QUEUE = "celery"
 
 # Swagger UI (/docs/) and the schema (/api/schema/) are for integrators: open by default.
 API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", True)
@@ -347,7 +352,9 @@ if os.environ.get("SECURE_PROXY_SSL_HEADER"):  # e.g. "HTTP_X_FORWARDED_PROTO,ht
     header, _, value = os.environ["SECURE_PROXY_SSL_HEADER"].partition(",")
     SECURE_PROXY_SSL_HEADER = (header.strip(), value.strip() or "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz)$"]  # probes speak plain HTTP inside the cluster
+SECURE_REDIRECT_EXEMPT = [
+    r"^(healthz|readyz|metrics)$"
+]  # probes speak plain HTTP inside the cluster
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)

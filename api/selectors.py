@@ -205,3 +205,51 @@ def all_campaign_stats() -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute(_STATS_SQL[connection.vendor, 0])
         return [_stats_from_row(row) for row in cursor.fetchall()]
+
+
+# --- operational state (Prometheus gauges at scrape time) ----------------------------------
+def message_status_totals() -> dict[str, int]:
+    """Messages by status over every run, from the live counters (every status present)."""
+    from django.db.models import Sum
+
+    from .models import RunStatusCount
+
+    totals = dict.fromkeys(MessageStatus.values, 0)
+    rows = RunStatusCount.objects.values_list("status").annotate(total=Sum("count"))
+    for status, total in rows.order_by():
+        totals[status] = int(total or 0)
+    return totals
+
+
+def run_status_totals() -> dict[str, int]:
+    """Campaign runs by status (every status present)."""
+    from django.db.models import Count
+
+    from .models import CampaignRun, RunStatus
+
+    totals = dict.fromkeys(RunStatus.values, 0)
+    for status, total in (
+        CampaignRun.objects.values_list("status").annotate(total=Count("id")).order_by()
+    ):
+        totals[status] = total
+    return totals
+
+
+def due_backlog(*, now, limit: int) -> tuple[int, float]:
+    """(due messages of running runs, counted up to `limit`; seconds the oldest has waited).
+    Probes of the running runs' due indexes: O(due) bounded by `limit`, never the table."""
+    from .models import CampaignRun, Message, RunStatus, of_runs
+
+    running = list(
+        CampaignRun.objects.filter(status=RunStatus.RUNNING).values_list("id", flat=True)
+    )
+    if not running:
+        return 0, 0.0
+    due = Message.objects.filter(
+        of_runs(running), status=MessageStatus.PENDING, next_attempt_at__lte=now
+    )
+    oldest = due.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+    if oldest is None:
+        return 0, 0.0
+    count = due.order_by().values("id")[:limit].count()
+    return count, max(0.0, (now - oldest).total_seconds())

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
+from api import metrics
 from api.services import compaction, counters, dispatch, planning, reconcile
 from api.services.campaigns import planning_lead
 from api.services.dispatch import MIN_WAKEUP_SECONDS  # noqa: F401 - part of this module's API
@@ -76,6 +77,7 @@ def sweep() -> dict:
     near, finish completed runs, fold the stats counters' shards, and wake a dispatcher if
     anything is due."""
     now = timezone.now()
+    metrics.record_sweep()
     reaped = dispatch.reap_expired_leases(now=now)
     expired = dispatch.expire_ended_campaigns(now=now)
     runs = planning.due_scheduled_runs(now=now, lead=planning_lead())

@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 from django.conf import settings
 
+from api import metrics
 from api.models import mask_phone, scrub_phones
 
 from .base import (
@@ -224,21 +225,29 @@ class HttpProvider(BaseProvider):
         held = self._held_back(sms)
         if held:
             return held
+        started = time.monotonic()
         try:
-            return await self._post(session, sms, body.encode())
+            result = await self._post(session, sms, body.encode(), started)
         except TimeoutError:
+            metrics.record_gateway_response("timeout", time.monotonic() - started)
             return SendResult(sms.message_id, Outcome.RETRY, "gateway timeout")
         except aiohttp.ClientConnectorCertificateError:
+            metrics.record_gateway_response("connection_error", None)
             return SendResult(sms.message_id, Outcome.RETRY, "gateway TLS certificate not trusted")
         except aiohttp.ClientConnectorError as exc:
+            metrics.record_gateway_response("connection_error", None)
             cause = type(exc.os_error).__name__
             return SendResult(sms.message_id, Outcome.RETRY, f"gateway unreachable: {cause}")
         except aiohttp.ClientError as exc:
+            metrics.record_gateway_response("broken_reply", time.monotonic() - started)
             return SendResult(
                 sms.message_id, Outcome.RETRY, f"gateway reply broken: {type(exc).__name__}"
             )
+        return result
 
-    async def _post(self, session: aiohttp.ClientSession, sms, body: bytes) -> SendResult:
+    async def _post(
+        self, session: aiohttp.ClientSession, sms, body: bytes, started: float
+    ) -> SendResult:
         async with session.post(
             self.target.send_url(sms.message_id),
             data=body,
@@ -261,6 +270,7 @@ class HttpProvider(BaseProvider):
                     type(exc).__name__,
                 )
                 detail = b""
+        metrics.record_gateway_response(status, time.monotonic() - started)
         return self._result(sms, status, retry_after, detail)
 
     def _result(self, sms, status: int, retry_after: float | None, body: bytes) -> SendResult:

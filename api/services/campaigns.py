@@ -60,7 +60,7 @@ def _active_run(campaign: Campaign) -> CampaignRun | None:
 def _set_status(campaign: Campaign, status: str) -> Campaign:
     campaign.status = status
     campaign.save(update_fields=["status", "updated_at"])
-    logger.info("campaign %s campaign=%s", status, campaign.id)
+    logger.info("campaign %s campaign=%s", status, campaign.id, extra={"campaign_id": campaign.id})
     return campaign
 
 
@@ -75,6 +75,7 @@ def _enqueue_after_commit(task_name: str, *args) -> None:
 def create_campaign(*, fields: dict, auto_start: bool = True) -> Campaign:
     """Create a campaign; with auto_start (the default) it is started at once."""
     campaign = Campaign.objects.create(**fields)
+    logger.info("campaign created campaign=%s", campaign.id, extra={"campaign_id": campaign.id})
     if auto_start:
         start_campaign(campaign_id=campaign.id)
         campaign.refresh_from_db()
@@ -121,7 +122,13 @@ def start_campaign(*, campaign_id: int, force_resend: bool = False) -> CampaignR
     campaign.save(update_fields=["status", "updated_at"])
     if campaign.start_datetime <= now + planning_lead():
         _enqueue_after_commit("plan_run", run.id)
-    logger.info("campaign started campaign=%s run=%s force=%s", campaign.id, run.id, force_resend)
+    logger.info(
+        "campaign started campaign=%s run=%s force=%s",
+        campaign.id,
+        run.id,
+        force_resend,
+        extra={"campaign_id": campaign.id, "run_id": run.id},
+    )
     return run
 
 

@@ -13,13 +13,14 @@ about twice as fast as maintaining those b-trees row by row.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from api import partitions
+from api import metrics, partitions
 from api.models import (
     MESSAGE_ID_RUN_STRIDE,
     Campaign,
@@ -112,6 +113,7 @@ def _insert_messages(run: CampaignRun, times: dict[str, datetime], now: datetime
 
 def plan_run(*, run_id: int) -> PlanResult:
     """Create the run's messages and mark it running. Safe to run twice: the second is a no-op."""
+    started = time.perf_counter()
     now = timezone.now()
     with transaction.atomic():
         run = (
@@ -141,13 +143,17 @@ def plan_run(*, run_id: int) -> PlanResult:
         Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SCHEDULED).update(
             status=CampaignStatus.RUNNING, updated_at=now
         )
+    seconds = time.perf_counter() - started
+    metrics.record_planning(seconds, planned)
     logger.info(
-        "run planned campaign=%s run=%s messages=%s skipped=%s zones=%s",
+        "run planned campaign=%s run=%s messages=%s skipped=%s zones=%s seconds=%.3f",
         campaign.id,
         run.id,
         planned,
         skipped,
         len(times),
+        seconds,
+        extra={"campaign_id": campaign.id, "run_id": run.id},
     )
     return PlanResult(run.id, planned, skipped)
 

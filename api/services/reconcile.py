@@ -82,5 +82,11 @@ def reconcile_run_messages(*, run_id: int, chunk_size: int = 20_000) -> int:
                     status=target, last_error=error
                 )
     if moved:
-        logger.info("run reconciled run=%s status=%s moved=%s", run_id, status, moved)
+        logger.info(
+            "run reconciled run=%s status=%s moved=%s",
+            run_id,
+            status,
+            moved,
+            extra={"run_id": run_id},
+        )
     return moved

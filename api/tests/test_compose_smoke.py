@@ -98,6 +98,21 @@ def _call(url, token=None, body=None):
         return json.loads(response.read())
 
 
+def _scrape(url: str) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(url, timeout=10).read().decode()  # noqa: S310 - local
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def _value(found: dict, name: str, **labels) -> float:
+    return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_the_compose_commands_deliver_a_campaign(tmp_path, django_db_blocker):
@@ -141,8 +156,11 @@ def test_the_compose_commands_deliver_a_campaign(tmp_path, django_db_blocker):
             GATEWAY_HOST="127.0.0.1",
             GATEWAY_PORT=str(gateway_port),
             DISPATCH_INTERVAL_SECONDS="2",
+            LOG_LEVEL="DEBUG",  # a line per message claimed and per outcome: followed below
             **extra,
         )
+        if "WORKER_METRICS_PORT" in env:  # the compose port, taken by each worker: one each here
+            env["WORKER_METRICS_PORT"] = str(free_port())
         return env
 
     import redis
@@ -160,16 +178,20 @@ def test_the_compose_commands_deliver_a_campaign(tmp_path, django_db_blocker):
 
     logs = {}
     processes = {}
+    worker_ports: dict[str, int] = {}
     plan = [("gateway", 1), ("api", 1), ("worker", 2), ("beat", 1)]
     try:
         for service, count in plan:
             for index in range(count):
                 name = f"{service}.{index + 1}"
                 logs[name] = (tmp_path / f"{name}.log").open("w")
+                env = env_of(service if service != "gateway" else "api")
+                if service == "worker":
+                    worker_ports[name] = int(env["WORKER_METRICS_PORT"])
                 processes[name] = subprocess.Popen(  # noqa: S603
                     ["./entrypoint.sh", *services[service]["command"]],
                     cwd=ROOT,
-                    env=env_of(service if service != "gateway" else "api"),
+                    env=env,
                     stdout=logs[name],
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
@@ -207,6 +229,11 @@ def test_the_compose_commands_deliver_a_campaign(tmp_path, django_db_blocker):
             assert time.monotonic() < deadline, stats
             time.sleep(1)
         assert stats["status"] == "finished" or stats["pending_messages"] == 0
+        message = _call(f"{api}/api/messages/?campaign={campaign['id']}", token)["results"][0]
+        api_metrics = _scrape(f"{api}/metrics")
+        worker_metrics = [
+            _scrape(f"http://127.0.0.1:{worker_ports[name]}/metrics") for name in worker_ports
+        ]
     finally:
         for process in processes.values():
             if process.poll() is None:
@@ -220,6 +247,59 @@ def test_the_compose_commands_deliver_a_campaign(tmp_path, django_db_blocker):
         with django_db_blocker.unblock(), psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
         shutil.rmtree(tmp_path / "static", ignore_errors=True)
+
+    # Metrics: the state once from the API, the sends summed over each worker's processes.
+    assert _value(api_metrics, "tds_messages", status="sent") == 5
+    assert _value(api_metrics, "tds_messages_due") == 0
+    assert _value(api_metrics, "tds_last_sweep_timestamp_seconds") > now - 120
+    assert _value(api_metrics, "tds_broker_queue_length", queue="celery") >= 0
+    stats_calls = _value(
+        api_metrics,
+        "tds_http_request_duration_seconds_count",
+        method="GET",
+        route="campaign-stats",
+        status="200",
+    )
+    assert stats_calls >= 1
+    assert sum(_value(m, "tds_sends_total", outcome="sent") for m in worker_metrics) == 5
+    assert sum(_value(m, "tds_gateway_responses_total", code="200") for m in worker_metrics) == 5
+    assert sum(_value(m, "tds_send_duration_seconds_count") for m in worker_metrics) == 5
+    assert sum(_value(m, "tds_planned_messages_total") for m in worker_metrics) == 5
+
+    # Logs (LOG_FORMAT=json from the compose file): every line of every process is one JSON
+    # object, no full phone and no secret anywhere, and one message can be followed by its id.
+    lines = []
+    for name in logs:
+        if name.startswith("gateway"):
+            continue  # the development gateway is not the service
+        for raw in (tmp_path / f"{name}.log").read_text().splitlines():
+            if not raw.strip() or raw.startswith("worker: Warm shutdown"):
+                continue  # Celery prints this one outside its logging (README "Logs")
+            try:
+                lines.append((name, json.loads(raw)))
+            except ValueError:
+                pytest.fail(f"{name} wrote a line that is not JSON: {raw[:300]}")
+    text = "\n".join(json.dumps(line) for _, line in lines)
+    for i in range(5):
+        assert f"7900000000{i}" not in text
+    for secret in ("smoke-token", "smoke-password-1", overrides["DJANGO_SECRET_KEY"], token):
+        assert secret not in text
+    trail = [line for _, line in lines if line.get("message_id") == message["id"]]
+    assert [line["message"] for line in trail] == ["message claimed attempt=1", "message sent"]
+    for line in trail:
+        assert line["run_id"] == message["id"] >> 32
+        assert line["campaign_id"] == campaign["id"]
+        assert line["client_id"] == message["id"] & 0xFFFFFFFF
+    created = [
+        line
+        for name, line in lines
+        if name.startswith("api") and line.get("campaign_id") == campaign["id"]
+    ]
+    assert created and all(line.get("request_id") for line in created)
+    access = [line for name, line in lines if line.get("logger") == "api.access"]
+    assert any(line.get("route") == "campaign-stats" for line in access)
+    planned = [line for _, line in lines if line["message"].startswith("run planned")]
+    assert planned[0]["campaign_id"] == campaign["id"]
 
 
 @pytest.mark.parametrize(

@@ -100,9 +100,10 @@ def _log_problems(prepared: PreparedBatch, transitions: dict[int, Transition]) -
         logger.warning("will retry %s messages: %s", count, error)
 
 
-def log_failure(message: ClaimedMessage, transition: Transition) -> None:
+def log_failure(message: ClaimedMessage, transition: Transition, ids: dict | None = None) -> None:
     """One warning for a message that failed for good (ids, masked phone, the reason)."""
     if transition.status == MessageStatus.FAILED:
+        ids = ids or {"message_id": message.id, "run_id": message.run_id}
         logger.warning(
             "message failed message=%s run=%s client=%s phone=%s error=%s",
             message.id,
@@ -110,6 +111,7 @@ def log_failure(message: ClaimedMessage, transition: Transition) -> None:
             message.client_id,
             mask_phone(message.phone),
             transition.error,
+            extra={"client_id": message.client_id, **ids},
         )
 
 

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from api import metrics
 from api.models import Campaign, Message, MessageStatus
 from api.providers.base import BaseProvider, OutgoingSms, SendResult, get_provider
 
@@ -109,11 +110,17 @@ class DispatchStream:
             self.exhausted = True
             return
         self.report.claimed += len(batch)
+        metrics.record_claimed(len(batch))
         # If the checks fail (the database went away), the batch is simply forgotten: never
         # sent, so nothing to write; its lease brings it back.
         prepared = prepare_batch(token, batch)
         self.held.update((message.id, message) for message in batch)
         self.campaigns.update(prepared.campaigns)
+        if logger.isEnabledFor(logging.DEBUG):
+            for message in batch:
+                logger.debug(
+                    "message claimed attempt=%s", message.attempts, extra=self._ids(message)
+                )
         self._decide(prepared.transitions)
         self.queue.extend(prepared.to_send)
 
@@ -206,12 +213,24 @@ class DispatchStream:
                 if token not in written_tokens:
                     self.decided.update(transitions)
             raise
+        classes: Counter = Counter()
+        debug = logger.isEnabledFor(logging.DEBUG)
         for message_id, transition in decided.items():
             message = self.held.pop(message_id)
-            log_failure(message, transition)
+            log_failure(message, transition, self._ids(message))
             self.report.outcomes[str(transition.status)] += 1
-            if transition.status == MessageStatus.PENDING and transition.error:
+            outcome = metrics.outcome_class(transition.status, transition.error)
+            classes[outcome] += 1
+            if outcome == "retry":
                 self.retry_errors[transition.error] += 1
+            if debug:
+                logger.debug(
+                    "message %s%s",
+                    outcome,
+                    f": {transition.error}" if transition.error else "",
+                    extra=self._ids(message),
+                )
+        metrics.record_outcomes(classes)
 
     def _drain_outcomes(self) -> None:
         """Write what is left, waiting out a database outage (up to OUTCOME_HOLD_SECONDS)."""
@@ -267,6 +286,15 @@ class DispatchStream:
         return f"{len(self.decided)} outcomes, {len(self.in_flight)} in flight"
 
     # -- logs -----------------------------------------------------------------------------
+    def _ids(self, message: ClaimedMessage) -> dict:
+        campaign = self.campaigns.get(message.run_id)
+        return {
+            "message_id": message.id,
+            "run_id": message.run_id,
+            "campaign_id": campaign.id if campaign else None,
+            "client_id": message.client_id,
+        }
+
     def _log_retries(self) -> None:
         for error, count in self.retry_errors.items():
             logger.warning("will retry %s messages: %s", count, error)

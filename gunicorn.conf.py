@@ -71,3 +71,7 @@ else:
 # The longest request line gunicorn takes (its maximum); a longer one is a 414 (documented in
 # the schema). Long audience filters belong in a POST body, not in a query string.
 limit_request_line = 8190
+
+# gunicorn 27's control socket (a Unix socket in $HOME/.gunicorn) is unused here; in the image
+# the home folder is read-only, and servers on one host would share the one default path.
+control_socket_disable = True

@@ -15,9 +15,15 @@ import shutil
 import sys
 import tempfile
 
+OWNER = "TDS_METRICS_DIR_OWNER"  # the pid that made PROMETHEUS_MULTIPROC_DIR
+
 
 def prepare(kind: str) -> str:
-    """Point PROMETHEUS_MULTIPROC_DIR at a new directory for this process and its children."""
+    """Point PROMETHEUS_MULTIPROC_DIR at a new directory for this process and its children.
+    Again in the same process (gunicorn re-reads its config on SIGHUP): the same directory."""
+    current = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if current and os.environ.get(OWNER) == str(os.getpid()) and os.path.isdir(current):
+        return current
     if "prometheus_client" in sys.modules:
         raise RuntimeError(
             "prometheus_client was imported before its multiprocess directory was set"
@@ -26,6 +32,7 @@ def prepare(kind: str) -> str:
     os.makedirs(parent, exist_ok=True)
     path = tempfile.mkdtemp(prefix=f"tds-metrics-{kind}-", dir=parent)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    os.environ[OWNER] = str(os.getpid())
     owner = os.getpid()
 
     def remove() -> None:

@@ -1,10 +1,13 @@
 """/metrics: state read from the counters and index probes, the processes' counters, the token,
 request ids; and prometheus-client's multiprocess mode through a real gunicorn."""
 
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -15,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api import metrics, metrics_server, tasks
 from api.metrics import METRICS
 from api.models import MessageStatus
-from api.tests.servers import free_port, gunicorn, scratch_env
+from api.tests.servers import ROOT, free_port, gunicorn, scratch_env
 from api.tests.test_dispatch import make_campaign, run_dispatch
 
 
@@ -200,3 +203,31 @@ def test_gunicorn_workers_are_summed_in_one_scrape(tmp_path):
         assert value(found, name, method="GET", route="healthz", status="200") == 31
         assert any(f.name.startswith("histogram_") for f in files)  # a file per worker process
     assert not (tmp_path / "metrics" / dirs[0].name).exists()  # removed with the server
+
+
+def test_the_multiprocess_directory_is_set_once_per_launcher(tmp_path):
+    """Before prometheus_client is imported; again in the same process (gunicorn re-reads its
+    config on SIGHUP) the same folder; removed when the launcher exits."""
+    script = (
+        "import os, prometheus_client.values as v\n"
+        "assert v.ValueClass.__name__ != 'MutexValue', 'multiprocess mode is on'\n"
+        "print(os.environ['PROMETHEUS_MULTIPROC_DIR'])\n"
+    )
+    code = (
+        "import os, subprocess, sys\n"
+        "from api import metrics_setup as m\n"
+        "first = m.prepare('test')\n"
+        "import prometheus_client\n"
+        "assert m.prepare('test') == first\n"
+        f"out = subprocess.run([sys.executable, '-c', {script!r}], capture_output=True,"
+        " text=True, check=True).stdout.strip()\n"
+        "assert out == first, (out, first)\n"
+        "print(first)\n"
+    )
+    env = scratch_env(tmp_path, METRICS_DIR=str(tmp_path / "m"))
+    result = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    folder = Path(result.stdout.strip())
+    assert folder.parent == tmp_path / "m" and not folder.exists()

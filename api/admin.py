@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db.models import IntegerField, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from .masking import mask_phone
 from .models import (
     Campaign,
     CampaignRun,
@@ -9,7 +10,6 @@ from .models import (
     Message,
     MessageStatus,
     RunStatusCount,
-    mask_phone,
 )
 
 _UNSENT = [MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.CANCELLED]

@@ -1,4 +1,5 @@
-"""Domain errors raised by services, and the API's JSON error handler."""
+"""The API's JSON error handler: domain errors (api/domain/errors.py) and Django's become
+4xx answers naming the field."""
 
 from __future__ import annotations
 
@@ -13,28 +14,20 @@ from rest_framework.exceptions import ValidationError as DrfValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from api.domain.errors import CampaignStateConflict, DomainError
+
 logger = logging.getLogger(__name__)
 
 
-class ServiceError(Exception):
-    """A request the service refuses; `field` names what to fix."""
-
-    http_status = status.HTTP_400_BAD_REQUEST
-
-    def __init__(self, message: str, *, field: str = "non_field_errors"):
-        super().__init__(message)
-        self.message = message
-        self.field = field
+# Domain errors -> HTTP status (the most specific class listed first wins).
+DOMAIN_STATUS = (
+    (CampaignStateConflict, status.HTTP_409_CONFLICT),
+    (DomainError, status.HTTP_400_BAD_REQUEST),
+)
 
 
-class InvalidRequest(ServiceError):
-    http_status = status.HTTP_400_BAD_REQUEST
-
-
-class Conflict(ServiceError):
-    """The campaign is not in a state that allows this action."""
-
-    http_status = status.HTTP_409_CONFLICT
+def domain_status(exc: DomainError) -> int:
+    return next(code for kind, code in DOMAIN_STATUS if isinstance(exc, kind))
 
 
 def json_exception_handler(exc, context):
@@ -42,8 +35,8 @@ def json_exception_handler(exc, context):
         from .parsers import BodyTooLarge
 
         exc = BodyTooLarge()
-    if isinstance(exc, ServiceError):
-        return Response({exc.field: [exc.message]}, status=exc.http_status)
+    if isinstance(exc, DomainError):
+        return Response({exc.field: [exc.message]}, status=domain_status(exc))
     if isinstance(exc, DjangoValidationError):
         exc = DrfValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

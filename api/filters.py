@@ -1,15 +1,8 @@
 import django_filters
 from django import forms
 
-from .models import (
-    MESSAGE_ID_RUN_STRIDE,
-    CampaignRun,
-    Client,
-    Message,
-    MessageStatus,
-    message_id,
-    of_runs,
-)
+from .message_ids import MESSAGE_ID_RUN_STRIDE, message_id, of_runs
+from .models import CampaignRun, Client, Message, MessageStatus
 
 MAX_RUN_ID = 2**31  # beyond it a run's id range leaves bigint
 MAX_BIGINT = 2**63

@@ -22,7 +22,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
-from .masking import mask_phone, scrub_phones  # noqa: F401 - the names callers import
+from .masking import mask_phone
+from .message_ids import MESSAGE_ID_RUN_STRIDE, message_id
 
 # ASCII digits only, and nothing after them (`$` would let a trailing newline in; `\d` takes
 # Arabic-Indic, Devanagari and fullwidth digits: "different" numbers that are the same number).
@@ -112,6 +113,13 @@ class CampaignStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# Campaign status groups (spelled once; services, sweep and admin use these).
+ACTIVE_CAMPAIGN_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING, CampaignStatus.PAUSED)
+CLOSED_CAMPAIGN_STATUSES = (CampaignStatus.FINISHED, CampaignStatus.CANCELLED)
+# Started at least once: a start needs force_resend to send again.
+STARTED_CAMPAIGN_STATUSES = ACTIVE_CAMPAIGN_STATUSES + CLOSED_CAMPAIGN_STATUSES
+
+
 class Campaign(models.Model):
     text_message = models.TextField(max_length=TEXT_MAX_LENGTH)
     start_datetime = models.DateTimeField()
@@ -154,6 +162,12 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# Run status groups. Active: not over (may still plan or send). Live: planned and not over,
+# so its messages may be claimed or leased right now.
+ACTIVE_RUN_STATUSES = (RunStatus.SCHEDULED, RunStatus.RUNNING, RunStatus.PAUSED)
+LIVE_RUN_STATUSES = (RunStatus.RUNNING, RunStatus.PAUSED)
+
+
 class CampaignRun(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="runs")
     number = models.PositiveIntegerField()
@@ -189,32 +203,9 @@ class MessageStatus(models.TextChoices):
     PAUSED = "paused", "Paused"
 
 
-# Message ids: run_id * MESSAGE_ID_RUN_STRIDE + client_id, so client ids must stay below it.
-MESSAGE_ID_RUN_STRIDE = 2**32
-
-
-def message_id(run_id: int, client_id: int) -> int:
-    """The id of the run's message to the client (the same id whoever computes it)."""
-    return run_id * MESSAGE_ID_RUN_STRIDE + client_id
-
-
-def run_message_ids(run_id: int) -> tuple[int, int]:
-    """[low, high): the id range holding every message of the run (its partition's bounds)."""
-    return run_id * MESSAGE_ID_RUN_STRIDE, (run_id + 1) * MESSAGE_ID_RUN_STRIDE
-
-
-def runs_message_ids(run_ids) -> list[tuple[int, int]]:
-    """run_message_ids of each run, in run order, once each."""
-    return [run_message_ids(int(run_id)) for run_id in sorted(set(run_ids))]
-
-
-def of_runs(run_ids) -> Q:
-    """A filter on the messages of these runs, written as id ranges so that Postgres prunes
-    the partitions of every other run at plan time. Matches nothing for no runs."""
-    condition = Q(pk__in=[])
-    for low, high in runs_message_ids(run_ids):
-        condition |= Q(pk__gte=low, pk__lt=high)
-    return condition
+# Message status groups. Unsent: waiting to be sent (or resumed); open: not settled yet.
+UNSENT_MESSAGE_STATUSES = (MessageStatus.PENDING, MessageStatus.PAUSED)
+OPEN_MESSAGE_STATUSES = (MessageStatus.PENDING, MessageStatus.SENDING, MessageStatus.PAUSED)
 
 
 class Message(models.Model):

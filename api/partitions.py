@@ -5,7 +5,7 @@ more than the rows themselves (1M rows: ~0.7 s bare, ~2 s with the primary key a
 index maintained per row; bench/README.md). A run's partition is created bare, loaded, then
 its indexes are built in bulk (a sort each: ~0.2 s per 1M) and it is attached to the parent.
 The parent's primary key and partial indexes are partitioned indexes: every partition has
-them, and queries that name a run's id range (`api.models.of_runs`) touch only that run's
+them, and queries that name a run's id range (`api.message_ids.of_runs`) touch only that run's
 partition.
 
 On SQLite the table is a plain table and these functions are not called.
@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 
-from api.models import MESSAGE_ID_RUN_STRIDE, Message, run_message_ids
+from api.message_ids import MESSAGE_ID_RUN_STRIDE, run_message_ids, run_of
+from api.models import Message
 
 # Per partition; a partitioned parent cannot carry storage parameters. Every claim and outcome
 # rewrites rows (status is in the partial indexes' predicates: no HOT update), so vacuum early
@@ -146,11 +147,11 @@ class Partition:
 
     @property
     def first_run(self) -> int:
-        return self.low // MESSAGE_ID_RUN_STRIDE
+        return run_of(self.low)
 
     @property
     def last_run(self) -> int:
-        return self.high // MESSAGE_ID_RUN_STRIDE - 1
+        return run_of(self.high) - 1
 
 
 _BOUND = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
@@ -185,7 +186,7 @@ def merge_partitions(parts: list[Partition]) -> str:
     exclusively only from the DROP to the COMMIT, a few milliseconds.
     """
     low, high = parts[0].low, parts[-1].high
-    name = f"{table()}_b{low // MESSAGE_ID_RUN_STRIDE}_{high // MESSAGE_ID_RUN_STRIDE - 1}"
+    name = f"{table()}_b{run_of(low)}_{run_of(high) - 1}"
     quoted, parent = connection.ops.quote_name(name), connection.ops.quote_name(table())
     olds = [connection.ops.quote_name(part.name) for part in parts]
     with transaction.atomic(), connection.cursor() as cursor:

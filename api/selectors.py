@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from .models import Campaign, Client, MessageStatus, is_ascii_digits
+from .models import OPEN_MESSAGE_STATUSES, Campaign, Client, MessageStatus, is_ascii_digits
 
 
 def normalize_client_filter(raw) -> dict[str, list[str]]:
@@ -166,10 +166,7 @@ _SENT, _FAILED, _EXPIRED, _CANCELLED = (
     _STATUS_KEYS.index(MessageStatus.EXPIRED),
     _STATUS_KEYS.index(MessageStatus.CANCELLED),
 )
-_OPEN = tuple(
-    _STATUS_KEYS.index(status)
-    for status in (MessageStatus.PENDING, MessageStatus.SENDING, MessageStatus.PAUSED)
-)
+_OPEN = tuple(_STATUS_KEYS.index(status) for status in OPEN_MESSAGE_STATUSES)
 
 
 def _stats_from_row(row) -> dict:

@@ -158,7 +158,8 @@ def partition_options() -> str:
 
 def running_ranges() -> tuple[list[int], str]:
     """The running runs (those claim_due_messages reads) and their id ranges as SQL."""
-    from api.services.dispatch.claims import run_ranges_sql, sending_run_ids
+    from api.message_ids import run_ranges_sql
+    from api.services.dispatch.claims import sending_run_ids
 
     run_ids = sending_run_ids()
     return run_ids, run_ranges_sql(run_ids) if run_ids else "FALSE"

@@ -2,7 +2,7 @@
 
 import logging
 
-from api.models import mask_phone
+from api.masking import mask_phone
 
 from .base import BaseProvider, Outcome, SendResult
 

@@ -14,8 +14,11 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from api.exceptions import Conflict, InvalidRequest
+from api.domain.errors import AudienceEmpty, CampaignEnded, CampaignStateConflict, NotFound
 from api.models import (
+    ACTIVE_RUN_STATUSES,
+    CLOSED_CAMPAIGN_STATUSES,
+    STARTED_CAMPAIGN_STATUSES,
     Campaign,
     CampaignRun,
     CampaignStatus,
@@ -24,16 +27,6 @@ from api.models import (
 from api.selectors import campaign_audience
 
 logger = logging.getLogger(__name__)
-
-ACTIVE_RUN_STATUSES = (RunStatus.SCHEDULED, RunStatus.RUNNING, RunStatus.PAUSED)
-CLOSED_CAMPAIGN_STATUSES = (CampaignStatus.FINISHED, CampaignStatus.CANCELLED)
-STARTED_CAMPAIGN_STATUSES = (
-    CampaignStatus.SCHEDULED,
-    CampaignStatus.RUNNING,
-    CampaignStatus.PAUSED,
-    CampaignStatus.FINISHED,
-    CampaignStatus.CANCELLED,
-)
 
 
 def planning_lead() -> timedelta:
@@ -45,7 +38,7 @@ def _locked(campaign_id: int) -> Campaign:
     try:
         return Campaign.objects.select_for_update().get(pk=campaign_id)
     except Campaign.DoesNotExist:
-        raise InvalidRequest("Campaign not found.", field="campaign") from None
+        raise NotFound("Campaign not found.", field="campaign") from None
 
 
 def _active_run(campaign: Campaign) -> CampaignRun | None:
@@ -88,7 +81,7 @@ def update_campaign(*, campaign_id: int, fields: dict) -> Campaign:
     messages not yet sent; audience changes apply to runs not yet planned."""
     campaign = _locked(campaign_id)
     if campaign.status in CLOSED_CAMPAIGN_STATUSES:
-        raise Conflict(f"A {campaign.status} campaign cannot be edited.", field="status")
+        raise CampaignStateConflict(f"A {campaign.status} campaign cannot be edited.")
     for name, value in fields.items():
         setattr(campaign, name, value)
     campaign.save()
@@ -97,21 +90,18 @@ def update_campaign(*, campaign_id: int, fields: dict) -> Campaign:
 
 @transaction.atomic
 def start_campaign(*, campaign_id: int, force_resend: bool = False) -> CampaignRun:
-    """Open a new run; planning happens in a worker once the start is near. 409 if started."""
+    """Open a new run; planning happens in a worker once the start is near. A campaign started
+    before needs force_resend (CampaignStateConflict otherwise)."""
     campaign = _locked(campaign_id)
     now = timezone.now()
     if campaign.status in STARTED_CAMPAIGN_STATUSES and not force_resend:
-        raise Conflict(
+        raise CampaignStateConflict(
             f"Campaign is {campaign.status}; pass force_resend=true to send it again.",
-            field="status",
         )
     if campaign.end_datetime <= now:
-        raise InvalidRequest("The campaign has already ended.", field="end_datetime")
+        raise CampaignEnded()
     if not campaign_audience(campaign).exists():
-        raise InvalidRequest(
-            "The campaign's audience is empty: no client matches its tag / client_filter.",
-            field="client_filter",
-        )
+        raise AudienceEmpty()
     if force_resend:
         _close_runs(campaign, RunStatus.CANCELLED, reason="superseded by a forced re-send")
     number = (campaign.runs.aggregate(top=Max("number"))["top"] or 0) + 1
@@ -148,12 +138,11 @@ def _close_runs(campaign: Campaign, run_status: str, *, reason: str) -> None:
 
 @transaction.atomic
 def pause_campaign(*, campaign_id: int) -> Campaign:
-    """Stop sending; pending messages wait as paused. 409 unless scheduled or running."""
+    """Stop sending; pending messages wait as paused. Only a scheduled or running campaign."""
     campaign = _locked(campaign_id)
     if campaign.status not in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
-        raise Conflict(
+        raise CampaignStateConflict(
             f"Only a scheduled or running campaign can be paused, not {campaign.status}.",
-            field="status",
         )
     run = _active_run(campaign)
     if run is not None:
@@ -168,11 +157,11 @@ def resume_campaign(*, campaign_id: int) -> Campaign:
     """Continue a paused campaign from where it stopped (nothing is sent twice)."""
     campaign = _locked(campaign_id)
     if campaign.status != CampaignStatus.PAUSED:
-        raise Conflict(
-            f"Only a paused campaign can be resumed, not {campaign.status}.", field="status"
+        raise CampaignStateConflict(
+            f"Only a paused campaign can be resumed, not {campaign.status}."
         )
     if campaign.end_datetime <= timezone.now():
-        raise InvalidRequest("The campaign has already ended.", field="end_datetime")
+        raise CampaignEnded()
     run = _active_run(campaign)
     planned = run is not None and run.planned_at is not None
     if run is not None:
@@ -188,21 +177,20 @@ def resume_campaign(*, campaign_id: int) -> Campaign:
 
 @transaction.atomic
 def cancel_campaign(*, campaign_id: int) -> Campaign:
-    """Stop for good: unsent messages are cancelled. 409 if already finished or cancelled."""
+    """Stop for good: unsent messages are cancelled. Not once finished or cancelled."""
     campaign = _locked(campaign_id)
-    if campaign.status in (CampaignStatus.FINISHED, CampaignStatus.CANCELLED):
-        raise Conflict(f"Campaign is already {campaign.status}.", field="status")
+    if campaign.status in CLOSED_CAMPAIGN_STATUSES:
+        raise CampaignStateConflict(f"Campaign is already {campaign.status}.")
     _close_runs(campaign, RunStatus.CANCELLED, reason="campaign cancelled")
     return _set_status(campaign, CampaignStatus.CANCELLED)
 
 
 @transaction.atomic
 def delete_campaign(*, campaign_id: int) -> None:
-    """Delete a campaign that never sent anything; one with runs keeps its history (409)."""
+    """Delete a campaign that never sent anything; one with runs keeps its history."""
     campaign = _locked(campaign_id)
     if campaign.runs.exists():
-        raise Conflict(
+        raise CampaignStateConflict(
             "The campaign has runs and message history; cancel it instead of deleting.",
-            field="status",
         )
     campaign.delete()

@@ -5,19 +5,25 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from api.exceptions import InvalidRequest
-from api.models import CampaignRun, Client, Message, MessageStatus, RunStatus, message_id
-
-DUPLICATE_PHONE = "A client with this phone number already exists."
+from api.domain.errors import DuplicatePhone, NotFound
+from api.message_ids import message_id
+from api.models import (
+    ACTIVE_RUN_STATUSES,
+    UNSENT_MESSAGE_STATUSES,
+    CampaignRun,
+    Client,
+    Message,
+    MessageStatus,
+)
 
 
 def create_client(*, fields: dict) -> Client:
-    """Create a client; a phone number already in use is a 400 naming phone_number."""
+    """Create a client; a phone number already in use is DuplicatePhone."""
     try:
         with transaction.atomic():
             return Client.objects.create(**fields)
     except IntegrityError:  # the partial unique index settles a race between two requests
-        raise InvalidRequest(DUPLICATE_PHONE, field="phone_number") from None
+        raise DuplicatePhone() from None
 
 
 def update_client(*, client_id: int, fields: dict) -> Client:
@@ -30,7 +36,7 @@ def update_client(*, client_id: int, fields: dict) -> Client:
             client.save()
             return client
     except IntegrityError:
-        raise InvalidRequest(DUPLICATE_PHONE, field="phone_number") from None
+        raise DuplicatePhone() from None
 
 
 @transaction.atomic
@@ -40,13 +46,13 @@ def delete_client(*, client_id: int) -> None:
     now = timezone.now()
     updated = Client.objects.filter(pk=client_id).update(deleted_at=now, updated_at=now)
     if not updated:
-        raise InvalidRequest("Client not found.", field="client")
+        raise NotFound("Client not found.", field="client")
     # Unsent messages live only in runs that are not over; the client's message in each is
     # one primary-key lookup (its id is derived from run and client).
-    open_runs = CampaignRun.objects.filter(
-        status__in=(RunStatus.SCHEDULED, RunStatus.RUNNING, RunStatus.PAUSED)
-    ).values_list("id", flat=True)
+    open_runs = CampaignRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).values_list(
+        "id", flat=True
+    )
     Message.objects.filter(
         pk__any_of=[message_id(run_id, client_id) for run_id in open_runs],
-        status__in=(MessageStatus.PENDING, MessageStatus.PAUSED),
+        status__in=UNSENT_MESSAGE_STATUSES,
     ).update(status=MessageStatus.CANCELLED, last_error="client deleted")

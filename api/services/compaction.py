@@ -19,7 +19,8 @@ from django.db.models import Max, Min, Q
 from django.utils import timezone
 
 from api import partitions
-from api.models import MESSAGE_ID_RUN_STRIDE, CampaignRun, RunStatus
+from api.message_ids import MESSAGE_ID_RUN_STRIDE
+from api.models import ACTIVE_RUN_STATUSES, CampaignRun, RunStatus
 
 from .dispatch import CANCELLED_RUN_REAP_WINDOW
 
@@ -35,7 +36,7 @@ def settled_boundary(now: datetime) -> int:
     """The lowest run id whose messages may still change; every run below it is settled
     (finished, failed, or cancelled long enough ago that no lease can still be reaped)."""
     unsettled = CampaignRun.objects.filter(
-        Q(status__in=(RunStatus.SCHEDULED, RunStatus.RUNNING, RunStatus.PAUSED))
+        Q(status__in=ACTIVE_RUN_STATUSES)
         | Q(status=RunStatus.CANCELLED, finished_at__isnull=True)
         | Q(status=RunStatus.CANCELLED, finished_at__gte=now - CANCELLED_RUN_REAP_WINDOW)
     ).aggregate(first=Min("id"))["first"]

@@ -21,7 +21,8 @@ from collections import defaultdict
 from django.db import connection, transaction
 from django.db.models import Count, Sum
 
-from api.models import CampaignRun, Message, MessageStatus, RunStatusCount, of_runs
+from api.message_ids import of_runs
+from api.models import CampaignRun, Message, MessageStatus, RunStatusCount
 
 logger = logging.getLogger(__name__)
 

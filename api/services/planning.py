@@ -21,16 +21,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from api import metrics, partitions
-from api.models import (
-    MESSAGE_ID_RUN_STRIDE,
-    Campaign,
-    CampaignRun,
-    CampaignStatus,
-    Message,
-    MessageStatus,
-    RunStatus,
-    run_message_ids,
-)
+from api.message_ids import MESSAGE_ID_RUN_STRIDE, run_message_ids
+from api.models import Campaign, CampaignRun, CampaignStatus, Message, MessageStatus, RunStatus
 from api.selectors import campaign_audience, client_timezones
 
 from . import counters

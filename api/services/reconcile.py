@@ -13,24 +13,14 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Q
 
-from api.models import (
-    CampaignRun,
-    Message,
-    MessageStatus,
-    RunStatus,
-    of_runs,
-    run_message_ids,
-)
+from api.message_ids import of_runs, run_message_ids
+from api.models import UNSENT_MESSAGE_STATUSES, CampaignRun, Message, MessageStatus, RunStatus
 
 logger = logging.getLogger(__name__)
 
 # run status -> (message statuses to move, where they go, the error to record)
 MOVES = {
-    RunStatus.CANCELLED: (
-        (MessageStatus.PENDING, MessageStatus.PAUSED),
-        MessageStatus.CANCELLED,
-        "run cancelled",
-    ),
+    RunStatus.CANCELLED: (UNSENT_MESSAGE_STATUSES, MessageStatus.CANCELLED, "run cancelled"),
     RunStatus.PAUSED: ((MessageStatus.PENDING,), MessageStatus.PAUSED, ""),
     RunStatus.RUNNING: ((MessageStatus.PAUSED,), MessageStatus.PENDING, ""),
     RunStatus.SCHEDULED: ((MessageStatus.PAUSED,), MessageStatus.PENDING, ""),

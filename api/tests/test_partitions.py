@@ -8,7 +8,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from api import partitions
-from api.models import Message, MessageStatus, RunStatus, message_id, run_message_ids
+from api.message_ids import message_id, run_message_ids
+from api.models import Message, MessageStatus, RunStatus
 from api.services import dispatch
 from api.services.dispatch.claims import _claim_sql
 from api.services.planning import plan_run

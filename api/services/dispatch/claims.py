@@ -17,14 +17,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from api.models import (
-    CampaignRun,
-    Client,
-    Message,
-    MessageStatus,
-    RunStatus,
-    runs_message_ids,
-)
+from api.message_ids import run_ranges_sql
+from api.models import CampaignRun, Client, Message, MessageStatus, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +44,6 @@ def sending_run_ids() -> list[int]:
         .order_by("id")
         .values_list("id", flat=True)
     )
-
-
-def run_ranges_sql(run_ids: list[int]) -> str:
-    """`(id >= a AND id < b) OR ...` over the runs' id ranges, as literals (ints only), so
-    Postgres prunes every other run's partition when it plans the statement."""
-    ranges = [f"(id >= {low} AND id < {high})" for low, high in runs_message_ids(run_ids)]
-    return "(" + " OR ".join(ranges) + ")"
 
 
 def _claim_sql(run_ids: list[int]) -> str:

@@ -8,12 +8,8 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from api.models import (
-    Campaign,
-    CampaignRun,
-    MessageStatus,
-    mask_phone,
-)
+from api.masking import mask_phone
+from api.models import Campaign, CampaignRun, MessageStatus
 from api.providers.base import BaseProvider, OutgoingSms, SendResult, send_and_wait
 
 from .claims import ClaimedMessage, _load_clients

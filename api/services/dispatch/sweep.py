@@ -11,14 +11,18 @@ from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from api.message_ids import of_runs
 from api.models import (
+    ACTIVE_CAMPAIGN_STATUSES,
+    ACTIVE_RUN_STATUSES,
+    LIVE_RUN_STATUSES,
+    UNSENT_MESSAGE_STATUSES,
     Campaign,
     CampaignRun,
     CampaignStatus,
     Message,
     MessageStatus,
     RunStatus,
-    of_runs,
 )
 
 from .claims import sending_run_ids
@@ -36,9 +40,7 @@ def reap_expired_leases(*, now: datetime | None = None) -> int:
     run: cancelled, as the send-time check would have made them)."""
     now = now or timezone.now()
     live = list(
-        CampaignRun.objects.filter(status__in=(RunStatus.RUNNING, RunStatus.PAUSED)).values_list(
-            "id", flat=True
-        )
+        CampaignRun.objects.filter(status__in=LIVE_RUN_STATUSES).values_list("id", flat=True)
     )
     cancelled = list(
         CampaignRun.objects.filter(
@@ -68,15 +70,15 @@ def expire_ended_campaigns(*, now: datetime | None = None) -> int:
     """Unsent messages of campaigns past their end are expired, never sent."""
     now = now or timezone.now()
     runs = CampaignRun.objects.filter(
-        status__in=(RunStatus.RUNNING, RunStatus.PAUSED, RunStatus.SCHEDULED),
+        status__in=ACTIVE_RUN_STATUSES,
         campaign__end_datetime__lte=now,
     )
     run_ids = list(runs.values_list("id", flat=True))
     if not run_ids:
         return 0
-    count = Message.objects.filter(
-        of_runs(run_ids), status__in=(MessageStatus.PENDING, MessageStatus.PAUSED)
-    ).update(status=MessageStatus.EXPIRED, last_error="campaign ended")
+    count = Message.objects.filter(of_runs(run_ids), status__in=UNSENT_MESSAGE_STATUSES).update(
+        status=MessageStatus.EXPIRED, last_error="campaign ended"
+    )
     # A run that never got planned before its end has nothing left to do.
     CampaignRun.objects.filter(
         pk__in=run_ids, status__in=(RunStatus.SCHEDULED, RunStatus.PAUSED)
@@ -124,13 +126,11 @@ def finish_completed_runs() -> int:
     if finished:
         active_runs = CampaignRun.objects.filter(
             campaign_id=OuterRef("pk"),
-            status__in=(RunStatus.SCHEDULED, RunStatus.RUNNING, RunStatus.PAUSED),
+            status__in=ACTIVE_RUN_STATUSES,
         )
-        Campaign.objects.filter(
-            status__in=(CampaignStatus.RUNNING, CampaignStatus.PAUSED, CampaignStatus.SCHEDULED)
-        ).filter(runs__status=RunStatus.FINISHED).filter(~Exists(active_runs)).update(
-            status=CampaignStatus.FINISHED, updated_at=now
-        )
+        Campaign.objects.filter(status__in=ACTIVE_CAMPAIGN_STATUSES).filter(
+            runs__status=RunStatus.FINISHED
+        ).filter(~Exists(active_runs)).update(status=CampaignStatus.FINISHED, updated_at=now)
     return finished
 
 
@@ -151,7 +151,7 @@ def next_due_at() -> datetime | None:
     nothing pending or leased. One probe of each running run's due index and lease index."""
     pending = Message.objects.filter(of_runs(sending_run_ids()), status=MessageStatus.PENDING)
     due = pending.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
-    live = CampaignRun.objects.filter(status__in=(RunStatus.RUNNING, RunStatus.PAUSED))
+    live = CampaignRun.objects.filter(status__in=LIVE_RUN_STATUSES)
     leased = Message.objects.filter(
         of_runs(list(live.values_list("id", flat=True))), status=MessageStatus.SENDING
     )

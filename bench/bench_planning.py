@@ -96,7 +96,8 @@ def insert_sql(
     """
     from django.db import connection
 
-    from api.models import MESSAGE_ID_RUN_STRIDE, MessageStatus
+    from api.message_ids import MESSAGE_ID_RUN_STRIDE
+    from api.models import MessageStatus
     from api.selectors import campaign_audience
 
     audience_sql, audience_params = (

@@ -42,7 +42,8 @@ def build_fixture(messages: int, sent: int) -> dict:
     from django.db import transaction
     from django.utils import timezone
 
-    from api.models import MESSAGE_ID_RUN_STRIDE, CampaignStatus, RunStatus, run_message_ids
+    from api.message_ids import MESSAGE_ID_RUN_STRIDE, run_message_ids
+    from api.models import CampaignStatus, RunStatus
     from api.partitions import create_run_partition
     from api.services.planning import plan_run
 
@@ -279,7 +280,7 @@ def finish_checks(
     and the paused probe (no index) reads the whole partition, once, on the run's last sweep."""
     from django.db import transaction
 
-    from api.models import run_message_ids
+    from api.message_ids import run_message_ids
     from api.services.dispatch.sweep import run_has_open_messages
 
     class _Rollback(Exception):
@@ -318,7 +319,7 @@ def finish_checks(
 
 def make_due(run_id: int, count: int) -> list[int]:
     """Make `count` of the run's pending messages due (a minute ago); returns their ids."""
-    from api.models import run_message_ids
+    from api.message_ids import run_message_ids
 
     low, high = run_message_ids(run_id)
     rows = common.fetchall(

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 
-from .models import OPEN_MESSAGE_STATUSES, Campaign, Client, MessageStatus, is_ascii_digits
+from .message_ids import of_runs
+from .models import (
+    OPEN_MESSAGE_STATUSES,
+    Campaign,
+    CampaignRun,
+    Client,
+    Message,
+    MessageStatus,
+    RunStatus,
+    RunStatusCount,
+    is_ascii_digits,
+)
 
 
 def normalize_client_filter(raw) -> dict[str, list[str]]:
@@ -207,10 +218,6 @@ def all_campaign_stats() -> list[dict]:
 # --- operational state (Prometheus gauges at scrape time) ----------------------------------
 def message_status_totals() -> dict[str, int]:
     """Messages by status over every run, from the live counters (every status present)."""
-    from django.db.models import Sum
-
-    from .models import RunStatusCount
-
     totals = dict.fromkeys(MessageStatus.values, 0)
     rows = RunStatusCount.objects.values_list("status").annotate(total=Sum("count"))
     for status, total in rows.order_by():
@@ -220,10 +227,6 @@ def message_status_totals() -> dict[str, int]:
 
 def run_status_totals() -> dict[str, int]:
     """Campaign runs by status (every status present)."""
-    from django.db.models import Count
-
-    from .models import CampaignRun, RunStatus
-
     totals = dict.fromkeys(RunStatus.values, 0)
     for status, total in (
         CampaignRun.objects.values_list("status").annotate(total=Count("id")).order_by()
@@ -235,8 +238,6 @@ def run_status_totals() -> dict[str, int]:
 def due_backlog(*, now, limit: int) -> tuple[int, float]:
     """(due messages of running runs, counted up to `limit`; seconds the oldest has waited).
     Probes of the running runs' due indexes: O(due) bounded by `limit`, never the table."""
-    from .models import CampaignRun, Message, RunStatus, of_runs
-
     running = list(
         CampaignRun.objects.filter(status=RunStatus.RUNNING).values_list("id", flat=True)
     )

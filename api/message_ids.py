@@ -2,8 +2,8 @@
 
 Whoever computes it (planning in SQL, the API, a worker) gets the same id, so a message is found
 by primary key without a lookup, and each run owns the id range [run * STRIDE, (run + 1) *
-STRIDE): its Postgres partition's bounds (api/partitions.py). Queries that name a run write that
-range, so Postgres prunes every other run's partition at plan time.
+STRIDE): its Postgres partition's bounds (api/services/sql/partitions.py). Queries that name a
+run write that range, so Postgres prunes every other run's partition at plan time.
 """
 
 from __future__ import annotations

@@ -5,11 +5,14 @@ workers, and >= 60 % of aiohttp's bare ceiling (the same client, no database) ag
 sink in the same run. Worker processes stay under 200 MB RSS.
 
     .venv/bin/python bench/bench_dispatch.py --messages 100000 --repeat 3
+    .venv/bin/python bench/bench_dispatch.py --messages 15000 --workers 1 --latency-ms 100
 
-The sink is bench/sink.py (the wire format on plain asyncio) in its own process. The baseline
-sends the same number of messages with a bare aiohttp ClientSession (same concurrency, same
-timeouts, split over the same number of processes) and no database. The end-to-end run uses
-`--workers` processes, each running dispatch_due_messages().
+The sink is bench/sink.py (the wire format on plain asyncio) in its own process;
+`--latency-ms` makes it answer each send that much later (a remote gateway), so the run
+measures messages/s per worker process at that latency (Little's law: at most concurrency /
+latency). The baseline sends the same number of messages with a bare aiohttp ClientSession
+(same concurrency, same timeouts, split over the same number of processes) and no database.
+The end-to-end run uses `--workers` processes, each running dispatch_due_messages().
 """
 
 from __future__ import annotations
@@ -60,9 +63,12 @@ def ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def start_sink(port: int) -> subprocess.Popen:
-    sink = subprocess.Popen(  # noqa: S603 - our own management command
-        [sys.executable, str(ROOT / "bench" / "sink.py"), "--port", str(port)],
+def start_sink(port: int, latency_ms: float = 0.0) -> subprocess.Popen:
+    command = [sys.executable, str(ROOT / "bench" / "sink.py"), "--port", str(port)]
+    if latency_ms:
+        command += ["--latency-ms", str(latency_ms)]
+    sink = subprocess.Popen(  # noqa: S603 - our own benchmark sink
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "DATABASE_URL": ""},
@@ -90,8 +96,8 @@ def prepare_messages(count: int) -> None:
     from django.core.management import call_command
     from django.db import connection, transaction
 
-    from api.models import MESSAGE_ID_RUN_STRIDE
-    from api.partitions import create_run_partition
+    from api.message_ids import MESSAGE_ID_RUN_STRIDE
+    from api.services.sql.partitions import create_run_partition
     from bench import common
 
     call_command("migrate", verbosity=0)
@@ -266,6 +272,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="the sink answers each send this much later (a remote gateway); 0: at once",
+    )
+    parser.add_argument(
         "--counters-ab",
         action="store_true",
         help="each round also runs with the stats-counter triggers disabled (their cost)",
@@ -279,7 +291,7 @@ def main() -> None:
     import django
 
     django.setup()
-    sink = start_sink(port)
+    sink = start_sink(port, args.latency_ms)
     try:
         e2e_rates, base_rates, rss, without = [], [], [], []
         for round_number in range(1, args.repeat + 1):
@@ -317,6 +329,12 @@ def main() -> None:
     print()
     print(f"messages per round      {args.messages}")
     print(f"workers x batch x conc  {args.workers} x {args.batch} x {args.concurrency}")
+    if args.latency_ms:
+        bound = args.workers * args.concurrency / (args.latency_ms / 1000)
+        print(
+            f"sink latency            {args.latency_ms:g} ms: at most {bound:.0f} msg/s"
+            f" (workers x concurrency / latency), {e2e / bound:.0%} of it reached"
+        )
     print(f"end-to-end (median)     {e2e:8.0f} msg/s   target >= 8000: {verdict(e2e >= 8000)}")
     print(f"aiohttp alone           {base:8.0f} msg/s")
     print(

@@ -7,8 +7,9 @@ Fixture: N clients tagged 'bench-metrics' and one campaign for all of them whose
 whole day, planned by the real plan_run: N pending messages, all due now (a fresh campaign, the
 largest due backlog there can be). Measured, as medians of `--calls` scrapes:
 
-  1. the state probes (api.metrics.StateCollector) and the whole /metrics view through Django's
-     test client, with N due (the due count is capped at METRICS_DUE_LIMIT, default 10,000);
+  1. the state probes (api.metrics_state.StateCollector) and the whole /metrics view through
+     Django's test client, with N due (the due count is capped at METRICS_DUE_LIMIT, default
+     10,000);
   2. the same once every message is sent (nothing due: the probes find nothing at once);
   3. for comparison, what a naive exporter does: `SELECT status, count(*) FROM api_message
      GROUP BY status` and an uncapped count of the due messages.
@@ -55,7 +56,7 @@ def scrape_parts(calls: int) -> dict[str, dict[str, float]]:
     from django.test import Client
     from prometheus_client import generate_latest
 
-    from api import metrics
+    from api import metrics_state
 
     client = Client()
 
@@ -65,7 +66,7 @@ def scrape_parts(calls: int) -> dict[str, dict[str, float]]:
 
     return {
         "state probes": common.summary(
-            common.time_calls(lambda: generate_latest(metrics._state), repeat=calls, warmup=2)
+            common.time_calls(lambda: generate_latest(metrics_state._state), repeat=calls, warmup=2)
         ),
         "GET /metrics (in process)": common.summary(
             common.time_calls(view, repeat=calls, warmup=2)
@@ -98,7 +99,7 @@ def main() -> int:
     machine = common.print_machine()
     from django.utils import timezone
 
-    from api import metrics
+    from api import metrics_state
     from api.selectors import due_backlog
 
     build(args.messages)
@@ -107,7 +108,7 @@ def main() -> int:
     results = {}
     common.header(f"{args.messages:,} messages, {due:,} due")
     results["due"] = {**scrape_parts(args.calls), **naive(max(3, args.calls // 4))}
-    plans = common.explain_captured(lambda: generate_state(metrics))
+    plans = common.explain_captured(lambda: generate_state(metrics_state))
     for lines in plans:
         if "api_message" in lines[0]:
             print("\n".join(lines[:1] + [f"    {line}" for line in lines[1:12]]))
@@ -140,10 +141,10 @@ def main() -> int:
     return 1 if args.strict and any(row[2] == "FAIL" for row in targets) else 0
 
 
-def generate_state(metrics) -> None:
+def generate_state(metrics_state) -> None:
     from prometheus_client import generate_latest
 
-    generate_latest(metrics._state)
+    generate_latest(metrics_state._state)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ ANALYZEd and a CHECKPOINT taken before each timed call; plan_run and the bare IN
 which goes first. WAL volume (all sessions) and checkpoints during each are printed too.
 
 plan_run on Postgres loads the run into a new partition with no index, then builds its primary
-key and due index in bulk and attaches it (api/partitions.py). The breakdown times each
+key and due index in bulk and attaches it (api/services/sql/partitions.py). The breakdown times each
 statement plan_run sends (captured with an execute wrapper), then the alternatives on a scratch
 table: the same rows with today's indexes maintained row by row (what plain tables do), with
 ON CONFLICT, with ids from a sequence, and the index set of the design before partitioning.
@@ -299,7 +299,7 @@ def bulk_steps(run, times, now, clients: int) -> dict[str, float]:
     """plan_run's bulk path step by step on a scratch table (no ATTACH): load, then build."""
     from django.db import connection, transaction
 
-    from api.partitions import INDEX_BUILD_MEMORY
+    from api.services.sql.partitions import INDEX_BUILD_MEMORY
 
     t = SCRATCH_TABLE
     create_plain_table(t)

@@ -44,8 +44,8 @@ def build_fixture(messages: int, sent: int) -> dict:
 
     from api.message_ids import MESSAGE_ID_RUN_STRIDE, run_message_ids
     from api.models import CampaignStatus, RunStatus
-    from api.partitions import create_run_partition
     from api.services.planning import plan_run
+    from api.services.sql.partitions import create_run_partition
 
     common.ensure_clients(max(messages, sent + 1_010), tag="bench")
     common.reset_campaigns()

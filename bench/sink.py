@@ -6,6 +6,10 @@ as possible and the benchmark measures the service, not the sink (manage.py fake
 development gateway with failure knobs, runs on aiohttp and costs ~2x more per request).
 
     .venv/bin/python bench/sink.py --port 9100 --token bench-token
+    .venv/bin/python bench/sink.py --latency-ms 100   # a gateway that answers in 100 ms
+
+`--latency-ms` delays every `/send` reply by that long with `asyncio.sleep`: each connection
+waits on its own, so N connections keep N requests in flight (a slow gateway, not a busy one).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
 
 
 class Sink:
-    def __init__(self, token: str):
+    def __init__(self, token: str, latency: float = 0.0):
         self.auth = f"authorization: bearer {token}".encode()
+        self.latency = latency  # seconds before each /send reply
         self.requests = 0
         self.ids: set[int] = set()
         self.duplicates = 0
@@ -62,6 +67,8 @@ class Sink:
                         self.duplicates += 1
                     else:
                         self.ids.add(message_id)
+                    if self.latency:
+                        await asyncio.sleep(self.latency)
                     writer.write(OK_REPLY)
                 else:
                     writer.write(BAD_REQUEST)
@@ -72,8 +79,8 @@ class Sink:
             writer.close()
 
 
-async def serve(host: str, port: int, token: str) -> None:
-    sink = Sink(token)
+async def serve(host: str, port: int, token: str, latency: float = 0.0) -> None:
+    sink = Sink(token, latency)
     server = await asyncio.start_server(sink.handle, host, port, backlog=1024)
     async with server:
         await server.serve_forever()
@@ -84,8 +91,14 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9100)
     parser.add_argument("--token", default="bench-token")
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="delay each /send reply this long (other requests go on meanwhile)",
+    )
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port, args.token))
+    asyncio.run(serve(args.host, args.port, args.token, args.latency_ms / 1000))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """Keep the message table's partitions few: settled runs are merged into blocks (Postgres).
 
-Planning gives every run its own partition (api/partitions.py). A query that names no run
-(an unfiltered message list, the all-campaign stats) plans and locks every partition, and
-Postgres's lock table holds about `max_locks_per_transaction` x `max_connections` locks (6,400
-by default): a few thousand runs would make such queries fail with "out of shared memory".
-So beat merges the partitions of runs whose messages can no longer change into blocks of many
-runs each, one transaction per block. Run ids only grow, so settled runs are a prefix of
-the id space: every run below the first unsettled one.
+Planning gives every run its own partition (api/services/sql/partitions.py). A query that
+names no run (an unfiltered message list, the all-campaign stats) plans and locks every
+partition, and Postgres's lock table holds about `max_locks_per_transaction` x
+`max_connections` locks (6,400 by default): a few thousand runs would make such queries fail
+with "out of shared memory". So beat merges the partitions of runs whose messages can no
+longer change into blocks of many runs each, one transaction per block. Run ids only grow, so
+settled runs are a prefix of the id space: every run below the first unsettled one.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
-from api import partitions
 from api.message_ids import MESSAGE_ID_RUN_STRIDE
 from api.models import ACTIVE_RUN_STATUSES, CampaignRun, RunStatus
+from api.services.sql import backend, partitions
 
 from .dispatch import CANCELLED_RUN_REAP_WINDOW
 
@@ -79,11 +79,11 @@ def compact_settled_runs(
     *, now: datetime | None = None, min_partitions: int = MIN_BLOCK_PARTITIONS
 ) -> list[str]:
     """Merge settled runs' partitions into blocks; returns the new blocks' names."""
-    if connection.vendor != "postgresql":
+    if not backend().partitioned:
         return []
     boundary = settled_boundary(now or timezone.now())
     merged = []
-    for block in blocks_to_merge(partitions.partitions(), boundary, min_partitions=min_partitions):
+    for block in blocks_to_merge(backend().partitions(), boundary, min_partitions=min_partitions):
         try:
             name = partitions.merge_partitions(block)
         except OperationalError as exc:  # the lock timeout: busy; the next pass retries

@@ -23,6 +23,7 @@ from django.db.models import Count, Sum
 
 from api.message_ids import of_runs
 from api.models import CampaignRun, Message, MessageStatus, RunStatusCount
+from api.services.sql import backend
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +116,8 @@ def recount_runs(run_ids=None, *, repair: bool = False) -> dict[int, dict[str, t
         run_ids = list(CampaignRun.objects.order_by("id").values_list("id", flat=True))
     run_ids = list(run_ids)
     with transaction.atomic():
-        if repair and connection.vendor == "postgresql":
-            # Readers go on; writers of messages wait for the few seconds of the recount.
-            table = connection.ops.quote_name(Message._meta.db_table)
-            with connection.cursor() as cursor:
-                cursor.execute(f"LOCK TABLE {table} IN SHARE MODE")
+        if repair:
+            backend().hold_message_writes(Message._meta.db_table)
         counters, counted = _counters_and_recount(run_ids)
         differences: dict[int, dict[str, tuple[int, int]]] = {}
         for run_id in run_ids:
@@ -142,23 +140,5 @@ def recount_runs(run_ids=None, *, repair: bool = False) -> dict[int, dict[str, t
 
 def fold_shards() -> int:
     """Sum the shards of backends that have ended into shard 0 (keeps reads to a few rows
-    per run); returns the rows folded. Counts do not change; safe to run any time, and twice.
-    A live backend's shard is left alone: it may be adding to it, and folding it could
-    deadlock with that backend's transaction."""
-    if connection.vendor != "postgresql":
-        return 0
-    table = connection.ops.quote_name(RunStatusCount._meta.db_table)
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH moved AS (DELETE FROM {table} WHERE shard <> 0"
-            " AND shard NOT IN (SELECT pid FROM pg_stat_activity)"
-            " RETURNING run_id, status, count)"
-            f" INSERT INTO {table} (run_id, status, shard, count)"
-            " SELECT run_id, status, 0, sum(count) FROM moved GROUP BY run_id, status"
-            " ORDER BY run_id, status"
-            " ON CONFLICT (run_id, status, shard)"
-            f" DO UPDATE SET count = {table}.count + EXCLUDED.count"
-        )
-        folded = max(cursor.rowcount, 0)
-        cursor.execute(f"DELETE FROM {table} WHERE shard = 0 AND count = 0")
-    return folded
+    per run); returns the rows folded. Counts do not change; safe to run any time, and twice."""
+    return backend().fold_counter_shards(RunStatusCount._meta.db_table)

@@ -6,7 +6,8 @@ distinct zone in Python (zoneinfo, DST-correct) and the rows are written by one
 Python work do not grow with the audience; the database does the per-row work.
 
 On Postgres the rows go into a new partition of their own, with no index yet; its primary key
-and due index are then built in one sort each and the partition is attached (api/partitions.py):
+and due index are then built in one sort each and the partition is attached
+(api/services/sql/partitions.py):
 about twice as fast as maintaining those b-trees row by row.
 """
 
@@ -20,13 +21,14 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from api import metrics, partitions
-from api.message_ids import MESSAGE_ID_RUN_STRIDE, run_message_ids
+from api import metrics
+from api.message_ids import MESSAGE_ID_RUN_STRIDE
 from api.models import Campaign, CampaignRun, CampaignStatus, Message, MessageStatus, RunStatus
 from api.selectors import campaign_audience, client_timezones
 
 from . import counters
 from .send_window import next_send_time
+from .sql import backend
 
 logger = logging.getLogger(__name__)
 
@@ -83,24 +85,13 @@ def _insert_messages(run: CampaignRun, times: dict[str, datetime], now: datetime
         "(id, run_id, client_id, status, planned_send_at, next_attempt_at, attempts, last_error,"
         " created_at)"
     )
-    if connection.vendor == "postgresql" and not partitions.partition_exists(run.id):
-        # A bare partition, loaded, then indexed in bulk and attached (api/partitions.py).
-        # No trigger sees rows loaded before the attach: they are counted here.
-        planned = partitions.create_run_partition(
-            run.id, load=(f"INSERT INTO {{partition}} {columns} {select}", params)
-        )
-        counters.add_counts(run.id, {MessageStatus.PENDING: planned})
-        return planned
-    table = connection.ops.quote_name(Message._meta.db_table)
-    low, high = run_message_ids(run.id)
-    # Rows already there (tests write some by hand): a repeat plan adds nothing.
-    sql = (
-        f"INSERT INTO {table} {columns} {select}"
-        f" WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE id >= %s AND id < %s)"
+    sql = backend()
+    planned = sql.load_run_messages(
+        run.id, table=Message._meta.db_table, columns=columns, select=select, params=params
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, low, high])
-        return max(cursor.rowcount, 0)
+    if sql.partitioned:  # loaded before its partition was attached: no trigger counted them
+        counters.add_counts(run.id, {MessageStatus.PENDING: planned})
+    return planned
 
 
 def plan_run(*, run_id: int) -> PlanResult:

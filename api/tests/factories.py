@@ -4,7 +4,7 @@ import factory
 from django.utils import timezone
 
 from api.models import Campaign, CampaignRun, Client, Message, MessageStatus, RunStatus
-from api.partitions import ensure_run_partition
+from api.services.sql import backend
 
 
 class ClientFactory(factory.django.DjangoModelFactory):
@@ -48,7 +48,7 @@ class MessageFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
         run = kwargs["run"]
-        ensure_run_partition(run.pk)
+        backend().ensure_run_partition(run.pk)  # Postgres: the run's partition
         return super()._create(model_class, *args, **kwargs)
 
     run = factory.SubFactory(CampaignRunFactory)

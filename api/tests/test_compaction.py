@@ -6,10 +6,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from api import partitions
 from api.models import Message, MessageStatus, RunStatus
 from api.services.compaction import blocks_to_merge, compact_settled_runs
 from api.services.planning import plan_run
+from api.services.sql import partitions
 from api.tests.factories import CampaignFactory, CampaignRunFactory, ClientFactory
 
 STRIDE = 2**32

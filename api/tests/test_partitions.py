@@ -7,12 +7,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from api import partitions
 from api.message_ids import message_id, run_message_ids
 from api.models import Message, MessageStatus, RunStatus
 from api.services import dispatch
 from api.services.dispatch.claims import _claim_sql
 from api.services.planning import plan_run
+from api.services.sql import partitions
 from api.tests.factories import (
     CampaignFactory,
     CampaignRunFactory,

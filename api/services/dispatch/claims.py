@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from api.message_ids import run_ranges_sql
 from api.models import CampaignRun, Client, Message, MessageStatus, RunStatus
+from api.services.sql import backend
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +54,7 @@ def _claim_sql(run_ids: list[int]) -> str:
         f"SELECT id FROM {table} WHERE status = %s AND next_attempt_at <= %s AND {runs}"
         " ORDER BY next_attempt_at LIMIT %s"
     )
-    if connection.features.has_select_for_update_skip_locked:
-        # `id = ANY(ARRAY(...))` pins the plan to primary-key lookups; a plain `IN (SELECT ...)`
-        # was planned as a hash semi-join over a sequential scan: O(table) per claim.
-        where = f"id = ANY(ARRAY({due} FOR UPDATE SKIP LOCKED)) AND {runs}"
-    else:
-        where = f"id IN ({due})"  # SQLite: one writer at a time, so the statement is atomic
+    where = backend().claim_where(due, runs)
     return (
         f"UPDATE {table} SET status = %s, lease_expires_at = %s, claim_token = %s,"
         f" attempts = attempts + 1 WHERE {where} RETURNING id, run_id, client_id, attempts"

@@ -8,7 +8,8 @@ The parent's primary key and partial indexes are partitioned indexes: every part
 them, and queries that name a run's id range (`api.message_ids.of_runs`) touch only that run's
 partition.
 
-On SQLite the table is a plain table and these functions are not called.
+On SQLite the table is a plain table: only the Postgres backend (api/services/sql/postgres.py)
+calls these.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ AUTOVACUUM = (
 # How long a merge may wait for the parent's exclusive lock (seconds), see merge_partitions.
 MERGE_LOCK_TIMEOUT = 2.0
 
+# The message table's partial indexes (Message.Meta.indexes), by name.
+DUE_INDEX = "message_due_idx"
+LEASE_INDEX = "message_lease_idx"
+
 # Memory for the bulk index builds of one planning transaction (a 1M-row sort fits).
 INDEX_BUILD_MEMORY = "128MB"
 
@@ -47,20 +52,18 @@ def partition_name(run_id: int) -> str:
     return f"{table()}_r{int(run_id)}"
 
 
-def _partial_indexes(name: str) -> list[str]:
-    """CREATE INDEX statements matching the parent's partial indexes (so ATTACH adopts them
-    instead of building its own), from the model's Meta.indexes."""
+def _index_sql(name: str, index_name: str) -> str:
+    """CREATE INDEX for the partition `name` matching the parent's partial index `index_name`
+    (so ATTACH adopts it instead of building its own), from the model's Meta.indexes."""
     from django.db.backends.ddl_references import Statement
 
-    statements = []
+    (index,) = [index for index in Message._meta.indexes if index.name == index_name]
     with connection.schema_editor(collect_sql=True, atomic=False) as editor:
-        for index in Message._meta.indexes:
-            sql = index.create_sql(Message, editor)
-            assert isinstance(sql, Statement)
-            sql.rename_table_references(table(), name)
-            sql.parts["name"] = editor.quote_name(f"{name}_{index.name}")
-            statements.append(str(sql))
-    return statements
+        sql = index.create_sql(Message, editor)
+        assert isinstance(sql, Statement)
+        sql.rename_table_references(table(), name)
+        sql.parts["name"] = editor.quote_name(f"{name}_{index.name}")
+        return str(sql)
 
 
 def partition_exists(run_id: int) -> bool:
@@ -80,7 +83,7 @@ def _create_bare(name: str, low: int, high: int) -> None:
             f" CONSTRAINT {connection.ops.quote_name(name + '_range')}"
             f" CHECK (id >= {int(low)} AND id < {int(high)})) WITH ({AUTOVACUUM})"
         )
-        cursor.execute(_partial_indexes(name)[1])
+        cursor.execute(_index_sql(name, LEASE_INDEX))
 
 
 def _build_indexes(name: str) -> None:
@@ -89,7 +92,7 @@ def _build_indexes(name: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
         cursor.execute(f"ALTER TABLE {quoted} ADD PRIMARY KEY (id)")
-        cursor.execute(_partial_indexes(name)[0])
+        cursor.execute(_index_sql(name, DUE_INDEX))
 
 
 def _attach(name: str, low: int, high: int) -> None:
@@ -128,8 +131,8 @@ def create_run_partition(run_id: int, *, load: tuple[str, list] | None = None) -
 
 
 def ensure_run_partition(run_id: int) -> None:
-    """The run's partition, empty, if it does not exist yet (rows written one by one: tests)."""
-    if connection.vendor == "postgresql" and not partition_exists(run_id):
+    """The run's partition, empty, if it does not exist yet (rows then written one by one)."""
+    if not partition_exists(run_id):
         create_run_partition(run_id)
 
 
@@ -158,9 +161,7 @@ _BOUND = re.compile(r"FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
 
 
 def partitions() -> list[Partition]:
-    """The message table's partitions in id order (Postgres; none elsewhere)."""
-    if connection.vendor != "postgresql":
-        return []
+    """The message table's partitions in id order."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid), c.reltuples"

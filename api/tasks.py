@@ -10,10 +10,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from api import metrics
-from api.services import compaction, counters, dispatch, planning, reconcile
-from api.services.campaigns import planning_lead
-from api.services.dispatch import MIN_WAKEUP_SECONDS  # noqa: F401 - part of this module's API
+from api.services import compaction, dispatch, planning, reconcile
+from api.services.sweep import Workers, run_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -51,11 +49,11 @@ def dispatch_messages() -> dict:
 
 def wake_dispatcher_when_due(*, now: datetime | None = None) -> float | None:
     """Schedule one dispatch task for when the next pending message is due, if that comes
-    before beat's next sweep (dispatch.wakeup_countdown): retries and planned sends then go out
-    on time, not up to DISPATCH_INTERVAL_SECONDS late. Returns the countdown, or None."""
+    before beat's next sweep (dispatch.wakeups.claim_wakeup): retries and planned sends then go
+    out on time, not up to DISPATCH_INTERVAL_SECONDS late. Returns the countdown, or None."""
     if settings.CELERY_TASK_ALWAYS_EAGER:
         return None  # an eager task would run at once, not wait: the sweep covers tests
-    delay = dispatch.wakeup_countdown(now=now)
+    delay = dispatch.wakeups.claim_wakeup(now=now)
     if delay is not None:
         dispatch_messages.apply_async(countdown=delay)
     return delay
@@ -73,36 +71,15 @@ def reconcile_run(run_id: int) -> dict:
 
 @shared_task(name="api.tasks.sweep", acks_late=True)
 def sweep() -> dict:
-    """Beat's periodic pass: reap dead leases, expire ended campaigns, plan runs whose start is
-    near, finish completed runs, fold the stats counters' shards, and wake a dispatcher if
-    anything is due."""
-    now = timezone.now()
-    metrics.record_sweep()
-    reaped = dispatch.reap_expired_leases(now=now)
-    expired = dispatch.expire_ended_campaigns(now=now)
-    runs = planning.due_scheduled_runs(now=now, lead=planning_lead())
-    for run_id in runs:
-        plan_run.delay(run_id)
-    stale = reconcile.runs_out_of_line(now=now, cancelled_within=dispatch.CANCELLED_RUN_REAP_WINDOW)
-    for run_id in stale:
-        reconcile_run.delay(run_id)
-    dispatch.finish_completed_runs()
-    counters.fold_shards()
-    due = dispatch.due_messages_exist(now=now)
-    if due:
-        dispatch_messages.delay()
-    else:
-        wake_dispatcher_when_due(now=now)
-    summary = {
-        "reaped": reaped,
-        "expired": expired,
-        "planning": len(runs),
-        "reconciling": len(stale),
-        "due": due,
-    }
-    if reaped or expired or runs or stale:
-        logger.info("sweep %s", summary)
-    return summary
+    """Beat's periodic pass (api.services.sweep.run_sweep): reap, expire, plan, reconcile,
+    finish, fold counters, wake a dispatcher. Safe to run twice."""
+    workers = Workers(
+        plan_run=plan_run.delay,
+        reconcile_run=reconcile_run.delay,
+        dispatch=dispatch_messages.delay,
+        dispatch_when_due=lambda now: wake_dispatcher_when_due(now=now),
+    )
+    return run_sweep(workers=workers).as_dict()
 
 
 @shared_task(name="api.tasks.compact_messages", acks_late=True)

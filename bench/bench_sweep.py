@@ -202,7 +202,7 @@ def claim_full_sql_plan() -> list[str]:
     from django.utils import timezone
 
     from api.models import MessageStatus
-    from api.services.dispatch import _claim_sql
+    from api.services.dispatch.claims import _claim_sql
 
     now = timezone.now()
     params = [

@@ -97,7 +97,7 @@ def _skip_without_services(request):
 @pytest.fixture
 def gateway():
     """A real HTTP SMS gateway (the fake one) listening on 127.0.0.1 in this process."""
-    from api.fake_gateway import FakeGateway, GatewayConfig
+    from devtools.fake_gateway import FakeGateway, GatewayConfig
 
     server = FakeGateway(GatewayConfig(token="test-token"))
     server.start_in_thread()

@@ -8,8 +8,10 @@ from django.db import connection
 from django.utils import timezone
 
 from api.models import Campaign, CampaignRun, CampaignStatus, MessageStatus, RunStatus
-from api.providers.base import BaseProvider
+from api.providers.base import BaseProvider, OutgoingSms, send_and_wait
 from api.services import dispatch
+from api.services.dispatch.batch import prepare_batch
+from api.services.dispatch.outcomes import after_send
 from api.services.planning import plan_run
 from api.tests.factories import CampaignFactory, ClientFactory
 
@@ -32,6 +34,21 @@ def make_campaign(clients=3, **fields):
 
 def run_dispatch(provider, **kwargs):
     return dispatch.dispatch_due_messages(provider=provider, time_budget=10, **kwargs)
+
+
+def deliver_batch(token, batch, provider):
+    """Check, send and record one claimed batch (a stream's work, for a batch in hand)."""
+    prepared = prepare_batch(token, batch)
+    campaigns = prepared.campaigns
+    outgoing = [
+        OutgoingSms(m.id, m.phone, campaigns[m.run_id].text_message) for m in prepared.to_send
+    ]
+    results = send_and_wait(provider, outgoing)
+    sent_at = timezone.now()
+    transitions = prepared.transitions
+    for message, result in zip(prepared.to_send, results, strict=True):
+        transitions[message.id] = after_send(result, message, campaigns[message.run_id], sent_at)
+    dispatch.record_transitions(token, transitions, timezone.now())
 
 
 def expire_leases(run):
@@ -235,7 +252,7 @@ def test_paused_campaign_claimed_mid_flight_is_not_sent(gateway, http_provider):
     Campaign.objects.filter(pk=campaign.pk).update(status=CampaignStatus.PAUSED)
     type(run).objects.filter(pk=run.pk).update(status=RunStatus.PAUSED)
 
-    dispatch.deliver_batch(token, batch, http_provider)
+    deliver_batch(token, batch, http_provider)
 
     assert statuses(run) == ["paused", "paused"]
     assert gateway.state.requests == 0
@@ -270,7 +287,7 @@ def test_a_resend_after_an_unknown_outcome_is_deduplicated_by_the_gateway(gatewa
     # The gateway accepted the message but the worker died before recording it.
     token, batch = dispatch.claim_due_messages(limit=10)
     http_provider.send_messages(
-        [dispatch.OutgoingSms(message.id, message.client.phone_number, "Sale today")]
+        [OutgoingSms(message.id, message.client.phone_number, "Sale today")]
     )
     expire_leases(run)
     dispatch.reap_expired_leases()
@@ -293,7 +310,7 @@ def test_deleted_client_is_not_sent(gateway, http_provider):
     token, batch = dispatch.claim_due_messages(limit=10)
     delete_client(client_id=victim.client_id)
 
-    dispatch.deliver_batch(token, batch, http_provider)
+    deliver_batch(token, batch, http_provider)
 
     victim.refresh_from_db()
     assert victim.status == MessageStatus.CANCELLED

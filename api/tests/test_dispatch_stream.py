@@ -237,10 +237,12 @@ def test_a_killed_pool_process_is_recovered_within_a_minute(gateway, redis_broke
         assert wait_for(lambda: len(pool_children(worker.pid)) == 2, 30)
         redis_broker.send_task("api.tasks.dispatch")
         assert wait_for(lambda: len(gateway.state.accepted_ids) >= 40, 30)
-        for child in pool_children(worker.pid):
+        killed = pool_children(worker.pid)
+        for child in killed:
             os.kill(child, signal.SIGKILL)
         killed_at = time.time()
-        time.sleep(0.5)
+        # Both are gone (reaped by the master): nothing they held can change any more.
+        assert wait_for(lambda: not any(Path(f"/proc/{c}").exists() for c in killed), 10)
         stranded = set(
             run.messages.filter(status=MessageStatus.SENDING).values_list("id", flat=True)
         )

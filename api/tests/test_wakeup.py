@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from api import tasks
 from api.models import Message
-from api.services.dispatch import sweep
+from api.services import dispatch
 from api.tests.factories import CampaignRunFactory, ClientFactory, MessageFactory
 
 
@@ -16,7 +16,7 @@ def scheduled(settings, monkeypatch):
     """Countdowns passed to dispatch_messages.apply_async, as if a broker were there."""
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.DISPATCH_INTERVAL_SECONDS = 60
-    monkeypatch.setattr(sweep, "_wakeup_at", None)
+    monkeypatch.setattr(dispatch.wakeups, "wake_at", None)  # a fresh worker process
     countdowns: list[float] = []
     monkeypatch.setattr(
         tasks.dispatch_messages,
@@ -89,4 +89,4 @@ def test_a_paused_runs_messages_wake_nobody(scheduled):
 def test_something_due_now_is_rechecked_after_a_second_not_in_a_busy_loop(scheduled):
     pending_due_in(-5)
 
-    assert tasks.wake_dispatcher_when_due() == tasks.MIN_WAKEUP_SECONDS
+    assert tasks.wake_dispatcher_when_due() == dispatch.MIN_WAKEUP_SECONDS

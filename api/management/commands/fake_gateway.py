@@ -3,7 +3,7 @@
 from aiohttp import web
 from django.core.management.base import BaseCommand
 
-from api.fake_gateway import FakeGateway, GatewayConfig
+from devtools.fake_gateway import FakeGateway, GatewayConfig
 
 
 class Command(BaseCommand):

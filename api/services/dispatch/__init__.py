@@ -1,57 +1,39 @@
 """Dispatch: claim due messages in batches, check them at send time, send, record outcomes.
 
-claims.py (claim_due_messages) -> outcomes.py (before_send, after_send, record_transitions)
--> loop.py (one batch: prepare_batch, complete_batch, deliver_batch) -> stream.py
-(dispatch_due_messages: the worker's stream); sweep.py holds beat's housekeeping.
+claims.py (claim_due_messages) -> batch.py (prepare_batch: the send-time checks) -> stream.py
+(DispatchStream: sends, collects the answers, renews leases) -> outcome_buffer.py and
+outcomes.py (after_send, record_transitions: the writes); service.py (dispatch_due_messages)
+is what the worker's task calls. sweep.py holds beat's housekeeping, wakeup.py the wake-up a
+worker asks for when the next message falls due before the next sweep.
 """
 
-from api.providers.base import OutgoingSms
-
-from .claims import ClaimedMessage, _claim_sql, claim_due_messages, sending_run_ids
-from .loop import (
-    DispatchReport,
-    PreparedBatch,
-    complete_batch,
-    deliver_batch,
-    prepare_batch,
-)
-from .outcomes import Transition, after_send, before_send, record_transitions, retry_delay
-from .stream import DispatchStream, dispatch_due_messages
+from .claims import ClaimedMessage, claim_due_messages, sending_run_ids
+from .outcomes import Transition, record_transitions
+from .service import dispatch_due_messages
+from .stream import DispatchReport
 from .sweep import (
     CANCELLED_RUN_REAP_WINDOW,
-    MIN_WAKEUP_SECONDS,
     due_messages_exist,
     expire_ended_campaigns,
     finish_completed_runs,
-    next_due_at,
     reap_expired_leases,
-    wakeup_countdown,
 )
+from .wakeup import MIN_WAKEUP_SECONDS, next_due_at, wakeups
 
 __all__ = [
     "CANCELLED_RUN_REAP_WINDOW",
     "MIN_WAKEUP_SECONDS",
     "ClaimedMessage",
     "DispatchReport",
-    "DispatchStream",
-    "OutgoingSms",
-    "PreparedBatch",
     "Transition",
-    "_claim_sql",
-    "after_send",
-    "before_send",
     "claim_due_messages",
-    "complete_batch",
-    "deliver_batch",
     "dispatch_due_messages",
-    "sending_run_ids",
     "due_messages_exist",
     "expire_ended_campaigns",
     "finish_completed_runs",
     "next_due_at",
-    "wakeup_countdown",
-    "prepare_batch",
     "reap_expired_leases",
     "record_transitions",
-    "retry_delay",
+    "sending_run_ids",
+    "wakeups",
 ]

@@ -19,21 +19,22 @@ import contextlib
 import logging
 import time
 from collections import Counter, deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError
 from django.utils import timezone
 
 from api import metrics
 from api.models import Campaign, Message, MessageStatus
-from api.providers.base import BaseProvider, OutgoingSms, SendResult, get_provider
+from api.providers.base import BaseProvider, OutgoingSms, SendResult
 
+from .batch import prepare_batch
 from .claims import ClaimedMessage, claim_due_messages
-from .loop import DispatchReport, log_failure, prepare_batch
 from .outage import DatabaseGuard
-from .outcomes import Transition, after_send, record_transitions
-from .sweep import finish_completed_runs, reap_expired_leases
+from .outcome_buffer import OutcomeBuffer
+from .outcomes import Transition, after_send
+from .sweep import reap_expired_leases
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,13 @@ logger = logging.getLogger(__name__)
 # gives up on them (they are then sent again after their lease): far beyond any restart.
 OUTCOME_HOLD_SECONDS = 900.0
 POLL_SECONDS = 0.005
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    outcomes: Counter = field(default_factory=Counter)  # written, by status
+    more_due: bool = False
 
 
 class DispatchStream:
@@ -55,18 +63,14 @@ class DispatchStream:
         self.deadline = time.monotonic() + time_budget
         self.lease = settings.DISPATCH_LEASE_SECONDS
         self.heartbeat_every = self.lease / 3
-        self.flush_seconds = settings.DISPATCH_FLUSH_SECONDS
-        self.flush_results = max(1, settings.DISPATCH_FLUSH_RESULTS)
         self.queue: deque[ClaimedMessage] = deque()  # claimed and checked, not yet submitted
         self.in_flight: dict[int, ClaimedMessage] = {}
         self.held: dict[int, ClaimedMessage] = {}  # claimed, until its outcome is written
         self.campaigns: dict[int, Campaign] = {}  # by run id
         # Filled by the provider's thread, drained here; deque appends/pops are thread-safe.
         self.results: deque[tuple[SendResult, float]] = deque()
-        self.decided: dict[int, Transition] = {}  # outcomes not yet written
-        self.oldest_decided = 0.0
+        self.outcomes = OutcomeBuffer()
         self.report = DispatchReport()
-        self.retry_errors: Counter = Counter()
         self.exhausted = False  # a claim found nothing due
         self.next_heartbeat = time.monotonic() + self.heartbeat_every
         self.db = DatabaseGuard()
@@ -93,15 +97,15 @@ class DispatchStream:
             if time.monotonic() >= self.next_heartbeat:
                 self._database(self._heartbeat)
         self._drain_outcomes()
-        self._log_retries()
+        self.outcomes.log_retries()
         return self.report
 
     def _wait_seconds(self) -> float:
         if not self.in_flight:
             return 0.0
-        if self.decided:
-            return max(0.0, self.oldest_decided + self.flush_seconds - time.monotonic())
-        return min(self.flush_seconds, max(0.0, self.next_heartbeat - time.monotonic()))
+        if self.outcomes:
+            return self.outcomes.seconds_until_due()
+        return min(self.outcomes.flush_seconds, max(0.0, self.next_heartbeat - time.monotonic()))
 
     # -- claiming and sending -------------------------------------------------------------
     def _claim(self) -> None:
@@ -121,7 +125,7 @@ class DispatchStream:
                 logger.debug(
                     "message claimed attempt=%s", message.attempts, extra=self._ids(message)
                 )
-        self._decide(prepared.transitions)
+        self.outcomes.add(prepared.transitions)
         self.queue.extend(prepared.to_send)
 
     def _submit(self) -> None:
@@ -134,7 +138,7 @@ class DispatchStream:
             message = self.queue.popleft()
             campaign = self.campaigns[message.run_id]
             if now >= campaign.end_datetime:  # it waited in the queue past the end
-                self._decide(
+                self.outcomes.add(
                     {
                         message.id: Transition(
                             MessageStatus.EXPIRED, error="campaign ended", refund_attempt=True
@@ -169,17 +173,12 @@ class DispatchStream:
             if transition.sent_at:  # whole seconds: few groups per write
                 transition.sent_at = transition.sent_at.replace(microsecond=0)
             decided[message.id] = transition
-        self._decide(decided)
-
-    def _decide(self, transitions: dict[int, Transition]) -> None:
-        if transitions and not self.decided:
-            self.oldest_decided = time.monotonic()
-        self.decided.update(transitions)
+        self.outcomes.add(decided)
 
     def _release_queue(self) -> None:
         """The time budget is spent: what was claimed but not sent goes back, due at once."""
         now = timezone.now()
-        self._decide(
+        self.outcomes.add(
             {
                 message.id: Transition(
                     MessageStatus.PENDING, next_attempt_at=now, refund_attempt=True
@@ -191,59 +190,24 @@ class DispatchStream:
 
     # -- writing outcomes -----------------------------------------------------------------
     def _flush_if_due(self) -> None:
-        if not self.decided:
-            return
-        if len(self.decided) >= self.flush_results or (
-            time.monotonic() - self.oldest_decided >= self.flush_seconds
-        ):
+        if self.outcomes.is_due():
             self._database(self._flush)
 
     def _flush(self) -> None:
-        decided, self.decided = self.decided, {}
-        by_token: dict[int, dict[int, Transition]] = {}
-        for message_id, transition in decided.items():
-            by_token.setdefault(self.held[message_id].token, {})[message_id] = transition
-        written_tokens = []
-        try:
-            for token, transitions in by_token.items():
-                record_transitions(token, transitions, timezone.now())
-                written_tokens.append(token)
-        except BaseException:
-            for token, transitions in by_token.items():
-                if token not in written_tokens:
-                    self.decided.update(transitions)
-            raise
-        classes: Counter = Counter()
-        debug = logger.isEnabledFor(logging.DEBUG)
-        for message_id, transition in decided.items():
-            message = self.held.pop(message_id)
-            log_failure(message, transition, self._ids(message))
-            self.report.outcomes[str(transition.status)] += 1
-            outcome = metrics.outcome_class(transition.status, transition.error)
-            classes[outcome] += 1
-            if outcome == "retry":
-                self.retry_errors[transition.error] += 1
-            if debug:
-                logger.debug(
-                    "message %s%s",
-                    outcome,
-                    f": {transition.error}" if transition.error else "",
-                    extra=self._ids(message),
-                )
-        metrics.record_outcomes(classes)
+        self.report.outcomes.update(self.outcomes.write(self.held, self._ids))
 
     def _drain_outcomes(self) -> None:
         """Write what is left, waiting out a database outage (up to OUTCOME_HOLD_SECONDS)."""
         give_up_at = time.monotonic() + OUTCOME_HOLD_SECONDS
-        while self.decided and time.monotonic() < give_up_at:
+        while self.outcomes and time.monotonic() < give_up_at:
             self.db.sleep_until_retry()
             self._database(self._flush)
-        if self.decided:
+        if self.outcomes:
             logger.error(
                 "database unavailable for %ss: %s outcomes not written; they are sent again"
                 " after their lease",
                 int(OUTCOME_HOLD_SECONDS),
-                len(self.decided),
+                len(self.outcomes),
             )
 
     # -- leases ---------------------------------------------------------------------------
@@ -260,7 +224,7 @@ class DispatchStream:
         if self.queue:
             self._recheck_queue()
         self._reap()
-        self._log_retries()
+        self.outcomes.log_retries()
 
     def _recheck_queue(self) -> None:
         by_token: dict[int, list[ClaimedMessage]] = {}
@@ -270,7 +234,7 @@ class DispatchStream:
         for token, messages in by_token.items():
             prepared = prepare_batch(token, messages)
             self.campaigns.update(prepared.campaigns)
-            self._decide(prepared.transitions)
+            self.outcomes.add(prepared.transitions)
             kept.update(message.id for message in prepared.to_send)
         self.queue = deque(message for message in self.queue if message.id in kept)  # due order
 
@@ -283,7 +247,7 @@ class DispatchStream:
         self.db.run(operation, holding=self._holding)
 
     def _holding(self) -> str:
-        return f"{len(self.decided)} outcomes, {len(self.in_flight)} in flight"
+        return f"{len(self.outcomes)} outcomes, {len(self.in_flight)} in flight"
 
     # -- logs -----------------------------------------------------------------------------
     def _ids(self, message: ClaimedMessage) -> dict:
@@ -294,37 +258,3 @@ class DispatchStream:
             "campaign_id": campaign.id if campaign else None,
             "client_id": message.client_id,
         }
-
-    def _log_retries(self) -> None:
-        for error, count in self.retry_errors.items():
-            logger.warning("will retry %s messages: %s", count, error)
-        self.retry_errors.clear()
-
-
-def dispatch_due_messages(
-    *,
-    time_budget: float | None = None,
-    batch_size: int | None = None,
-    provider: BaseProvider | None = None,
-) -> DispatchReport:
-    """Send due messages as a stream until none are due or the time budget is spent. Safe to
-    run in many workers at once (claims skip each other's rows) and to run again."""
-    stream = DispatchStream(
-        provider or get_provider(),
-        batch_size=batch_size or settings.DISPATCH_BATCH_SIZE,
-        time_budget=settings.DISPATCH_TASK_SECONDS if time_budget is None else time_budget,
-    )
-    report = stream.run()
-    if report.claimed and not report.more_due:
-        # Only once the backlog is drained: the check reads the run's messages, and a task
-        # that stopped on its time budget will be followed by another one anyway.
-        with contextlib.suppress(DatabaseError):
-            finish_completed_runs()
-    if report.claimed:
-        logger.info(
-            "dispatch claimed=%s outcomes=%s more_due=%s",
-            report.claimed,
-            dict(report.outcomes),
-            report.more_due,
-        )
-    return report

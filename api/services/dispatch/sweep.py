@@ -1,12 +1,10 @@
-"""Beat's housekeeping: dead leases, ended campaigns, finished runs."""
+"""Beat's housekeeping: dead leases, ended campaigns, finished runs, whether anything is due."""
 
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -143,44 +141,3 @@ def due_messages_exist(*, now: datetime | None = None) -> bool:
         of_runs(sending_run_ids()), status=MessageStatus.PENDING, next_attempt_at__lte=now
     )
     return due.order_by("next_attempt_at").values_list("id", flat=True).first() is not None
-
-
-def next_due_at() -> datetime | None:
-    """When a dispatcher next has work: the earliest pending message of a running run, or the
-    earliest lease to run out in a live run (a dead worker's messages to hand back). None:
-    nothing pending or leased. One probe of each running run's due index and lease index."""
-    pending = Message.objects.filter(of_runs(sending_run_ids()), status=MessageStatus.PENDING)
-    due = pending.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
-    live = CampaignRun.objects.filter(status__in=LIVE_RUN_STATUSES)
-    leased = Message.objects.filter(
-        of_runs(list(live.values_list("id", flat=True))), status=MessageStatus.SENDING
-    )
-    lease = leased.order_by("lease_expires_at").values_list("lease_expires_at", flat=True).first()
-    return min((moment for moment in (due, lease) if moment is not None), default=None)
-
-
-# A wake-up is never sooner than this after the check (no busy loop on a row another worker
-# holds) and only for what falls due before the next sweep (no long countdowns on the broker).
-MIN_WAKEUP_SECONDS = 1.0
-_wakeup_lock = threading.Lock()
-_wakeup_at: datetime | None = None  # the dispatch this process has already asked for
-
-
-def wakeup_countdown(*, now: datetime | None = None) -> float | None:
-    """Seconds until a dispatcher should wake for the next pending message, if that comes
-    before beat's next sweep and this process has not already asked for an earlier wake-up
-    (at most one pending per worker process); None otherwise. Asking records the wake-up."""
-    global _wakeup_at
-    now = now or timezone.now()
-    due = next_due_at()
-    if due is None:
-        return None
-    delay = max((due - now).total_seconds(), MIN_WAKEUP_SECONDS)
-    if delay >= settings.DISPATCH_INTERVAL_SECONDS:
-        return None
-    when = now + timedelta(seconds=delay)
-    with _wakeup_lock:
-        if _wakeup_at is not None and now < _wakeup_at <= when:
-            return None
-        _wakeup_at = when
-    return delay

@@ -70,11 +70,6 @@ class FakeGateway:
             for _ in range(count):
                 self.state.scripted.append((status, retry_after))
 
-    def reset(self) -> None:
-        with self.lock:
-            config = self.state.config
-            self.state = GatewayState(config=config)
-
     @property
     def delivered_ids(self) -> list[int]:
         with self.lock:

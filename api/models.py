@@ -13,55 +13,34 @@ partitioned by that range: one partition per run, loaded by planning before its 
 built (api/partitions.py).
 """
 
-import re
-from functools import cache
-from zoneinfo import available_timezones
-
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 
+from .domain.campaigns import CAMPAIGN_FIELDS, TEXT_MAX_LENGTH, validate_campaign_row
+from .domain.clients import (
+    OPERATOR_CODE_MESSAGE,
+    OPERATOR_CODE_RE,
+    PHONE_MESSAGE,
+    PHONE_RE,
+    TAG_MAX_LENGTH,
+    check_timezone,
+    ensure_phone_free,
+)
+from .domain.errors import refusals_as
 from .masking import mask_phone
 from .message_ids import MESSAGE_ID_RUN_STRIDE, message_id
 
-# ASCII digits only, and nothing after them (`$` would let a trailing newline in; `\d` takes
-# Arabic-Indic, Devanagari and fullwidth digits: "different" numbers that are the same number).
-# The API, the admin (model validators) and the audience filter all use these.
-PHONE_RE = re.compile(r"^7[0-9]{10}\Z")
-OPERATOR_CODE_RE = re.compile(r"^[0-9]{3}\Z")
-TEXT_MAX_LENGTH = 1600  # ten concatenated SMS parts
-TAG_MAX_LENGTH = 64
-
-phone_validator = RegexValidator(
-    PHONE_RE, "Phone must be 7XXXXXXXXXX: 11 ASCII digits (0-9) starting with 7."
-)
-operator_code_validator = RegexValidator(
-    OPERATOR_CODE_RE, "Operator code must be 3 ASCII digits (0-9)."
-)
+# The domain's rules (api/domain/) as Django validators: the admin's forms (full_clean) and the
+# API's fields refuse what the services refuse, with the same messages.
+phone_validator = RegexValidator(PHONE_RE, PHONE_MESSAGE)
+operator_code_validator = RegexValidator(OPERATOR_CODE_RE, OPERATOR_CODE_MESSAGE)
 
 
-# Files in the zoneinfo folder that are not IANA zone names: the host's own zone, the POSIX
-# rule template, tzdata's placeholder, and the duplicate posix/ and right/ trees.
-_NOT_ZONES = {"localtime", "posixrules", "Factory"}
-
-
-@cache
-def known_timezones() -> frozenset[str]:
-    return frozenset(
-        name
-        for name in available_timezones()
-        if name not in _NOT_ZONES and not name.startswith(("posix/", "right/"))
-    )
-
-
-def is_ascii_digits(text: str) -> bool:
-    return text.isascii() and text.isdigit()
-
-
-def validate_timezone(value: str) -> None:
-    if value not in known_timezones():
-        raise ValidationError(f"Unknown IANA time zone: {value!r}.")
+def validate_timezone(value: str) -> None:  # named by migration 0001: keep it here
+    with refusals_as(ValidationError, field_level=True):
+        check_timezone(value)
 
 
 class ActiveClientManager(models.Manager):
@@ -101,6 +80,14 @@ class Client(models.Model):
 
     def __str__(self) -> str:
         return f"client {self.pk} {mask_phone(self.phone_number)}"
+
+    def validate_constraints(self, exclude=None):
+        # The partial unique index's own message names no field: the domain's names the phone.
+        # Not when the phone already failed its own checks (the form then excludes it).
+        if self.deleted_at is None and "phone_number" not in (exclude or ()):
+            with refusals_as(ValidationError):
+                ensure_phone_free(self.phone_number, client_id=self.pk)
+        super().validate_constraints(exclude=exclude)
 
 
 class CampaignStatus(models.TextChoices):
@@ -151,6 +138,23 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return f"campaign {self.pk} ({self.status})"
+
+    def clean(self):
+        # A missing date already has its own error (the field is required, or was refused).
+        if self.start_datetime is None or self.end_datetime is None:
+            return
+        with refusals_as(ValidationError):
+            validate_campaign_row(self, changed=self._changed_fields())
+
+    def _changed_fields(self) -> list[str]:
+        """The fields this save sets: all for a new campaign, else those that differ from
+        the stored row (an old end left as it is need not be in the future)."""
+        if self._state.adding:
+            return list(CAMPAIGN_FIELDS)
+        stored = Campaign.objects.filter(pk=self.pk).values(*CAMPAIGN_FIELDS).first()
+        if stored is None:
+            return list(CAMPAIGN_FIELDS)
+        return [name for name in CAMPAIGN_FIELDS if stored[name] != getattr(self, name)]
 
 
 class RunStatus(models.TextChoices):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
 
+from .domain.audience import audience_filter, audience_tags
 from .message_ids import of_runs
 from .models import (
     OPEN_MESSAGE_STATUSES,
@@ -15,57 +16,12 @@ from .models import (
     MessageStatus,
     RunStatus,
     RunStatusCount,
-    is_ascii_digits,
 )
 
 
-def normalize_client_filter(raw) -> dict[str, list[str]]:
-    """The filter as a dict of three lists; the seed's list form is a list of phone numbers
-    (3-digit items read as operator codes, anything else as tags)."""
-    result: dict[str, list[str]] = {"phone_numbers": [], "tags": [], "operator_codes": []}
-    if not raw:
-        return result
-    if isinstance(raw, list | tuple):
-        for item in raw:
-            text = str(item).strip()
-            if is_ascii_digits(text) and len(text) == 11:
-                result["phone_numbers"].append(text)
-            elif is_ascii_digits(text) and len(text) == 3:
-                result["operator_codes"].append(text)
-            elif text:
-                result["tags"].append(text)
-        return result
-    for key in result:
-        result[key] = [str(value).strip() for value in raw.get(key) or [] if str(value).strip()]
-    return result
-
-
 def campaign_tags(campaign: Campaign) -> list[str]:
-    tags = list(normalize_client_filter(campaign.client_filter)["tags"])
-    if campaign.tag:
-        tags.insert(0, campaign.tag)
-    return list(dict.fromkeys(tags))
-
-
-def audience_filter(*, tag: str, client_filter) -> Q | None:
-    """The seed's rules as one WHERE clause; None when the campaign names no audience.
-
-    Phone numbers, when given, are the audience and tags/operator codes only narrow it;
-    otherwise the audience is the clients with one of the tags, narrowed by operator codes.
-    """
-    filters = normalize_client_filter(client_filter)
-    tags = list(dict.fromkeys(([tag] if tag else []) + filters["tags"]))
-    if filters["phone_numbers"]:
-        condition = Q(phone_number__in=filters["phone_numbers"])
-        if tags:
-            condition &= Q(tag__in=tags)
-    elif tags:
-        condition = Q(tag__in=tags)
-    else:
-        return None
-    if filters["operator_codes"]:
-        condition &= Q(mobile_operator_code__in=filters["operator_codes"])
-    return condition
+    """The tags the campaign targets: its own first, then client_filter's."""
+    return audience_tags(tag=campaign.tag, client_filter=campaign.client_filter)
 
 
 def campaign_audience(campaign: Campaign) -> QuerySet[Client]:

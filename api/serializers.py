@@ -6,28 +6,29 @@ import re
 from datetime import UTC
 
 from django.db import models
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import (
-    OPERATOR_CODE_RE,
-    PHONE_RE,
-    TAG_MAX_LENGTH,
+from .domain.audience import normalize_client_filter, parse_client_filter
+from .domain.campaigns import (
+    CAMPAIGN_FIELDS,
+    CONSISTENCY_FIELDS,
     TEXT_MAX_LENGTH,
+    check_campaign_consistency,
+)
+from .domain.clients import ensure_phone_free
+from .domain.errors import refusals_as
+from .models import (
     Campaign,
     CampaignRun,
     CampaignStatus,
     Client,
     Message,
-    known_timezones,
     operator_code_validator,
     phone_validator,
+    validate_timezone,
 )
-from .selectors import RUN_SUMMARY_FIELDS, audience_filter, normalize_client_filter
-
-MAX_FILTER_PHONES = 10_000
-MAX_FILTER_ITEMS = 1_000
+from .selectors import RUN_SUMMARY_FIELDS
 
 
 class StrictCharField(serializers.CharField):
@@ -80,7 +81,11 @@ class ClientSerializer(StrictModelSerializer):
         validators=[operator_code_validator],
         help_text="3 ASCII digits (a string, or a JSON integer).",
     )
-    timezone = StrictCharField(default="UTC", help_text="IANA name, e.g. Europe/Moscow.")
+    timezone = StrictCharField(
+        default="UTC",
+        validators=[validate_timezone],
+        help_text="IANA name, e.g. Europe/Moscow.",
+    )
 
     class Meta:
         model = Client
@@ -97,16 +102,8 @@ class ClientSerializer(StrictModelSerializer):
 
     def validate_phone_number(self, value: str) -> str:
         # The format is phone_validator's (on the field, as in the model and the admin).
-        taken = Client.objects.filter(phone_number=value)
-        if self.instance is not None:
-            taken = taken.exclude(pk=self.instance.pk)
-        if taken.exists():
-            raise serializers.ValidationError("A client with this phone number already exists.")
-        return value
-
-    def validate_timezone(self, value: str) -> str:
-        if value not in known_timezones():
-            raise serializers.ValidationError("Unknown IANA time zone (e.g. Europe/Moscow, UTC).")
+        with refusals_as(serializers.ValidationError, field_level=True):
+            ensure_phone_free(value, client_id=getattr(self.instance, "pk", None))
         return value
 
 
@@ -123,54 +120,8 @@ class ClientFilterField(serializers.JSONField):
 
     def to_internal_value(self, data):
         data = super().to_internal_value(data)
-        if data is None or data == "":
-            return normalize_client_filter(None)
-        if isinstance(data, dict):
-            unknown = set(data) - {"phone_numbers", "tags", "operator_codes"}
-            if unknown:
-                raise serializers.ValidationError(
-                    f"Unknown keys: {', '.join(sorted(unknown))}; "
-                    "use phone_numbers, tags, operator_codes."
-                )
-            for key, value in data.items():
-                if value is not None and not isinstance(value, list):
-                    raise serializers.ValidationError(f"{key} must be a list.")
-        elif not isinstance(data, list):
-            raise serializers.ValidationError("Must be an object or a list.")
-        if isinstance(data, dict):
-            items = [item for value in data.values() for item in value or []]
-        else:
-            items = data
-        # Only text (or integer) items: anything else would be read as its repr, e.g. a tag.
-        if any(isinstance(item, bool) or not isinstance(item, str | int) for item in items):
-            raise serializers.ValidationError(
-                "Items must be strings: phone numbers, tags, operator codes."
-            )
-        texts = [str(item).strip() for item in items]
-        if any(text.isdigit() and not text.isascii() for text in texts):
-            raise serializers.ValidationError(
-                "Phone numbers and operator codes are ASCII digits 0-9 only."
-            )
-        result = normalize_client_filter(data)
-        bad_phones = [p for p in result["phone_numbers"] if not PHONE_RE.match(p)]
-        if bad_phones:
-            raise serializers.ValidationError(
-                f"phone_numbers: {len(bad_phones)} value(s) are not 7XXXXXXXXXX."
-            )
-        bad_codes = [c for c in result["operator_codes"] if not OPERATOR_CODE_RE.match(c)]
-        if bad_codes:
-            raise serializers.ValidationError("operator_codes must be 3-digit strings.")
-        if any(len(tag) > TAG_MAX_LENGTH for tag in result["tags"]):
-            raise serializers.ValidationError(f"tags are at most {TAG_MAX_LENGTH} characters.")
-        if len(result["phone_numbers"]) > MAX_FILTER_PHONES:
-            raise serializers.ValidationError(
-                f"At most {MAX_FILTER_PHONES} phone_numbers; use a tag for larger audiences."
-            )
-        if max(len(result["tags"]), len(result["operator_codes"])) > MAX_FILTER_ITEMS:
-            raise serializers.ValidationError(f"At most {MAX_FILTER_ITEMS} tags / operator_codes.")
-        for key in result:
-            result[key] = list(dict.fromkeys(result[key]))
-        return result
+        with refusals_as(serializers.ValidationError, field_level=True):
+            return parse_client_filter(data)
 
 
 _UTC_OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)\s*\Z", re.IGNORECASE)
@@ -218,62 +169,17 @@ class CampaignSerializer(StrictModelSerializer):
 
     class Meta:
         model = Campaign
-        fields = [
-            "id",
-            "text_message",
-            "start_datetime",
-            "end_datetime",
-            "time_interval_start",
-            "time_interval_end",
-            "tag",
-            "client_filter",
-            "status",
-            "auto_start",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *CAMPAIGN_FIELDS, "status", "auto_start", "created_at", "updated_at"]
         read_only_fields = ["id", "status", "created_at", "updated_at"]
 
-    def _merged(self, attrs: dict, name: str):
-        if name in attrs:
-            return attrs[name]
-        return getattr(self.instance, name, None) if self.instance is not None else None
-
     def validate(self, attrs):
-        start = self._merged(attrs, "start_datetime")
-        end = self._merged(attrs, "end_datetime")
-        if start is None:
-            raise serializers.ValidationError({"start_datetime": ["This field is required."]})
-        if end is None:
-            raise serializers.ValidationError({"end_datetime": ["This field is required."]})
-        if start >= end:
-            raise serializers.ValidationError(
-                {"end_datetime": ["Must be later than start_datetime."]}
-            )
-        if "end_datetime" in attrs and end <= timezone.now():
-            raise serializers.ValidationError({"end_datetime": ["Must be in the future."]})
-        window_start = self._merged(attrs, "time_interval_start")
-        window_end = self._merged(attrs, "time_interval_end")
-        if (window_start is None) != (window_end is None):
-            missing = "time_interval_end" if window_end is None else "time_interval_start"
-            raise serializers.ValidationError(
-                {missing: ["Give both ends of the daily window, or neither."]}
-            )
-        if window_start is not None and window_start == window_end:
-            raise serializers.ValidationError(
-                {"time_interval_end": ["The daily window is empty (start equals end)."]}
-            )
-        tag = self._merged(attrs, "tag") or ""
-        client_filter = self._merged(attrs, "client_filter") or {}
-        if audience_filter(tag=tag, client_filter=client_filter) is None:
-            raise serializers.ValidationError(
-                {
-                    "tag": [
-                        "Give a tag (or client_filter.tags) or client_filter.phone_numbers: "
-                        "a campaign needs an audience."
-                    ]
-                }
-            )
+        # A partial update is checked as the campaign it would make (the stored value of each
+        # field left out); only an end being set must be in the future.
+        merged = {
+            name: attrs.get(name, getattr(self.instance, name, None)) for name in CONSISTENCY_FIELDS
+        }
+        with refusals_as(serializers.ValidationError):
+            check_campaign_consistency(**merged, end_given="end_datetime" in attrs)
         return attrs
 
 

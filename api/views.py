@@ -105,11 +105,11 @@ class ClientViewSet(SingleValuedQuery, viewsets.ModelViewSet):
     lookup_value_regex = r"\d+"
 
     def perform_create(self, serializer):
-        serializer.instance = client_services.create_client(fields=serializer.validated_data)
+        serializer.instance = client_services.create_client(**serializer.validated_data)
 
     def perform_update(self, serializer):
         serializer.instance = client_services.update_client(
-            client_id=serializer.instance.pk, fields=serializer.validated_data
+            client_id=serializer.instance.pk, **serializer.validated_data
         )
 
     def perform_destroy(self, instance):
@@ -156,17 +156,13 @@ class CampaignViewSet(SingleValuedQuery, viewsets.ModelViewSet):
     filterset_fields = ["status", "tag"]
 
     def perform_create(self, serializer):
-        fields = dict(serializer.validated_data)
-        auto_start = fields.pop("auto_start", True)
-        serializer.instance = campaign_services.create_campaign(
-            fields=fields, auto_start=auto_start
-        )
+        serializer.instance = campaign_services.create_campaign(**serializer.validated_data)
 
     def perform_update(self, serializer):
-        fields = dict(serializer.validated_data)
-        fields.pop("auto_start", None)
+        changes = dict(serializer.validated_data)
+        changes.pop("auto_start", None)  # a create-only switch
         serializer.instance = campaign_services.update_campaign(
-            campaign_id=serializer.instance.pk, fields=fields
+            campaign_id=serializer.instance.pk, **changes
         )
 
     def perform_destroy(self, instance):

@@ -3,6 +3,8 @@ exception handler maps each kind to a status (api/exceptions.py), the admin to a
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 
 class DomainError(Exception):
     def __init__(self, message: str, *, field: str = "non_field_errors"):
@@ -50,3 +52,16 @@ class CampaignStateConflict(DomainError):
 
     def __init__(self, message: str, *, field: str = "status"):
         super().__init__(message, field=field)
+
+
+@contextmanager
+def refusals_as(error_class: type[Exception], *, field_level: bool = False):
+    """Re-raise an InvalidInput as a framework's validation error (Django's for the model's
+    validators and clean(), DRF's for the API's fields): a field validator's own message, or
+    {field: [message]} from a check of the whole object."""
+    try:
+        yield
+    except InvalidInput as error:
+        raise error_class(
+            error.message if field_level else {error.field: [error.message]}
+        ) from None

@@ -7,13 +7,16 @@ operators (or an operator and a worker) racing on one campaign cannot both win.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from api.domain.audience import ClientFilter
+from api.domain.campaigns import validate_campaign_row
+from api.domain.changes import UNCHANGED, Unchanged, given
 from api.domain.errors import AudienceEmpty, CampaignEnded, CampaignStateConflict, NotFound
 from api.models import (
     ACTIVE_RUN_STATUSES,
@@ -57,17 +60,36 @@ def _set_status(campaign: Campaign, status: str) -> Campaign:
     return campaign
 
 
-def _enqueue_after_commit(task_name: str, *args) -> None:
-    from api import tasks
-
-    task = getattr(tasks, task_name)
+def _after_commit(task, *args) -> None:
+    """Enqueue a Celery task once the transaction commits (a worker must see the rows)."""
     transaction.on_commit(lambda: task.delay(*args))
 
 
 @transaction.atomic
-def create_campaign(*, fields: dict, auto_start: bool = True) -> Campaign:
-    """Create a campaign; with auto_start (the default) it is started at once."""
-    campaign = Campaign.objects.create(**fields)
+def create_campaign(
+    *,
+    text_message: str,
+    start_datetime: datetime,
+    end_datetime: datetime,
+    time_interval_start: time | None = None,
+    time_interval_end: time | None = None,
+    tag: str = "",
+    client_filter: ClientFilter | list | None = None,
+    auto_start: bool = True,
+) -> Campaign:
+    """Create a campaign (InvalidInput if it breaks a campaign rule); with auto_start (the
+    default) it is started at once. Not idempotent: each call is a new campaign."""
+    campaign = Campaign(
+        text_message=text_message,
+        start_datetime=start_datetime,
+        end_datetime=end_datetime,
+        time_interval_start=time_interval_start,
+        time_interval_end=time_interval_end,
+        tag=tag,
+        client_filter=client_filter,
+    )
+    validate_campaign_row(campaign)
+    campaign.save()
     logger.info("campaign created campaign=%s", campaign.id, extra={"campaign_id": campaign.id})
     if auto_start:
         start_campaign(campaign_id=campaign.id)
@@ -76,14 +98,35 @@ def create_campaign(*, fields: dict, auto_start: bool = True) -> Campaign:
 
 
 @transaction.atomic
-def update_campaign(*, campaign_id: int, fields: dict) -> Campaign:
-    """Edit a campaign that is not finished or cancelled. Text and window changes apply to
-    messages not yet sent; audience changes apply to runs not yet planned."""
+def update_campaign(
+    *,
+    campaign_id: int,
+    text_message: str | Unchanged = UNCHANGED,
+    start_datetime: datetime | Unchanged = UNCHANGED,
+    end_datetime: datetime | Unchanged = UNCHANGED,
+    time_interval_start: time | None | Unchanged = UNCHANGED,
+    time_interval_end: time | None | Unchanged = UNCHANGED,
+    tag: str | Unchanged = UNCHANGED,
+    client_filter: ClientFilter | list | None | Unchanged = UNCHANGED,
+) -> Campaign:
+    """Edit a campaign that is not finished or cancelled (the fields given; the others keep
+    their values). Text and window changes apply to messages not yet sent; audience changes
+    apply to runs not yet planned. A repeat is harmless."""
+    changes = given(
+        text_message=text_message,
+        start_datetime=start_datetime,
+        end_datetime=end_datetime,
+        time_interval_start=time_interval_start,
+        time_interval_end=time_interval_end,
+        tag=tag,
+        client_filter=client_filter,
+    )
     campaign = _locked(campaign_id)
     if campaign.status in CLOSED_CAMPAIGN_STATUSES:
         raise CampaignStateConflict(f"A {campaign.status} campaign cannot be edited.")
-    for name, value in fields.items():
+    for name, value in changes.items():
         setattr(campaign, name, value)
+    validate_campaign_row(campaign, changed=changes)
     campaign.save()
     return campaign
 
@@ -92,6 +135,8 @@ def update_campaign(*, campaign_id: int, fields: dict) -> Campaign:
 def start_campaign(*, campaign_id: int, force_resend: bool = False) -> CampaignRun:
     """Open a new run; planning happens in a worker once the start is near. A campaign started
     before needs force_resend (CampaignStateConflict otherwise)."""
+    from api.tasks import plan_run  # api.tasks imports the services: import when called
+
     campaign = _locked(campaign_id)
     now = timezone.now()
     if campaign.status in STARTED_CAMPAIGN_STATUSES and not force_resend:
@@ -111,7 +156,7 @@ def start_campaign(*, campaign_id: int, force_resend: bool = False) -> CampaignR
     campaign.status = CampaignStatus.SCHEDULED
     campaign.save(update_fields=["status", "updated_at"])
     if campaign.start_datetime <= now + planning_lead():
-        _enqueue_after_commit("plan_run", run.id)
+        _after_commit(plan_run, run.id)
     logger.info(
         "campaign started campaign=%s run=%s force=%s",
         campaign.id,
@@ -124,6 +169,8 @@ def start_campaign(*, campaign_id: int, force_resend: bool = False) -> CampaignR
 
 def _close_runs(campaign: Campaign, run_status: str, *, reason: str) -> None:
     """Close the campaign's active runs: their unsent messages are cancelled, never sent."""
+    from api.tasks import reconcile_run  # api.tasks imports the services: import when called
+
     runs = list(
         CampaignRun.objects.select_for_update().filter(
             campaign=campaign, status__in=ACTIVE_RUN_STATUSES
@@ -133,12 +180,14 @@ def _close_runs(campaign: Campaign, run_status: str, *, reason: str) -> None:
         status=run_status, finished_at=timezone.now(), error=reason
     )
     for run in runs:
-        _enqueue_after_commit("reconcile_run", run.id)
+        _after_commit(reconcile_run, run.id)
 
 
 @transaction.atomic
 def pause_campaign(*, campaign_id: int) -> Campaign:
     """Stop sending; pending messages wait as paused. Only a scheduled or running campaign."""
+    from api.tasks import reconcile_run  # api.tasks imports the services: import when called
+
     campaign = _locked(campaign_id)
     if campaign.status not in (CampaignStatus.SCHEDULED, CampaignStatus.RUNNING):
         raise CampaignStateConflict(
@@ -148,13 +197,15 @@ def pause_campaign(*, campaign_id: int) -> Campaign:
     if run is not None:
         run.status = RunStatus.PAUSED
         run.save(update_fields=["status"])
-        _enqueue_after_commit("reconcile_run", run.id)  # pending messages become paused
+        _after_commit(reconcile_run, run.id)  # pending messages become paused
     return _set_status(campaign, CampaignStatus.PAUSED)
 
 
 @transaction.atomic
 def resume_campaign(*, campaign_id: int) -> Campaign:
     """Continue a paused campaign from where it stopped (nothing is sent twice)."""
+    from api.tasks import plan_run, reconcile_run  # api.tasks imports the services
+
     campaign = _locked(campaign_id)
     if campaign.status != CampaignStatus.PAUSED:
         raise CampaignStateConflict(
@@ -169,9 +220,9 @@ def resume_campaign(*, campaign_id: int) -> Campaign:
         run.save(update_fields=["status"])
         # Paused messages become pending again (then wake a dispatcher); those whose moment
         # passed are due at once and the send-time window check re-plans any outside it.
-        _enqueue_after_commit("reconcile_run", run.id)
+        _after_commit(reconcile_run, run.id)
         if not planned and campaign.start_datetime <= timezone.now() + planning_lead():
-            _enqueue_after_commit("plan_run", run.id)
+            _after_commit(plan_run, run.id)
     return _set_status(campaign, CampaignStatus.RUNNING if planned else CampaignStatus.SCHEDULED)
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils.timezone import now
 
+from api.domain.changes import UNCHANGED, Unchanged, given
+from api.domain.clients import check_client
 from api.domain.errors import DuplicatePhone, NotFound
 from api.message_ids import message_id
 from api.models import (
@@ -17,8 +19,18 @@ from api.models import (
 )
 
 
-def create_client(*, fields: dict) -> Client:
-    """Create a client; a phone number already in use is DuplicatePhone."""
+def create_client(
+    *, phone_number: str, mobile_operator_code: str, tag: str = "", timezone: str = "UTC"
+) -> Client:
+    """Create a client (InvalidInput if a field breaks a client rule); a phone number already
+    in use by an active client is DuplicatePhone. Not idempotent: a repeat is a duplicate."""
+    fields = {
+        "phone_number": phone_number,
+        "mobile_operator_code": mobile_operator_code,
+        "tag": tag,
+        "timezone": timezone,
+    }
+    check_client(**fields)
     try:
         with transaction.atomic():
             return Client.objects.create(**fields)
@@ -26,12 +38,27 @@ def create_client(*, fields: dict) -> Client:
         raise DuplicatePhone() from None
 
 
-def update_client(*, client_id: int, fields: dict) -> Client:
-    """Change a client's fields; its planned messages keep the phone/zone read at send time."""
+def update_client(
+    *,
+    client_id: int,
+    phone_number: str | Unchanged = UNCHANGED,
+    mobile_operator_code: str | Unchanged = UNCHANGED,
+    tag: str | Unchanged = UNCHANGED,
+    timezone: str | Unchanged = UNCHANGED,
+) -> Client:
+    """Change the fields given (checked as on create); the client's planned messages keep the
+    phone/zone read at send time. A repeat is harmless."""
+    changes = given(
+        phone_number=phone_number,
+        mobile_operator_code=mobile_operator_code,
+        tag=tag,
+        timezone=timezone,
+    )
+    check_client(**changes)
     try:
         with transaction.atomic():
             client = Client.objects.select_for_update().get(pk=client_id)
-            for name, value in fields.items():
+            for name, value in changes.items():
                 setattr(client, name, value)
             client.save()
             return client
@@ -43,8 +70,10 @@ def update_client(*, client_id: int, fields: dict) -> Client:
 def delete_client(*, client_id: int) -> None:
     """Soft-delete: the client leaves every audience, its unsent messages are cancelled and
     its message history stays. The phone number becomes free for a new client."""
-    now = timezone.now()
-    updated = Client.objects.filter(pk=client_id).update(deleted_at=now, updated_at=now)
+    deleted_at = now()
+    updated = Client.objects.filter(pk=client_id).update(
+        deleted_at=deleted_at, updated_at=deleted_at
+    )
     if not updated:
         raise NotFound("Client not found.", field="client")
     # Unsent messages live only in runs that are not over; the client's message in each is

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.db import connection
 from django.db.models import Count, QuerySet, Sum
 
@@ -17,6 +19,7 @@ from .models import (
     RunStatus,
     RunStatusCount,
 )
+from .services.sql import SqliteBackend, backend
 
 
 def campaign_tags(campaign: Campaign) -> list[str]:
@@ -38,18 +41,7 @@ def client_timezones() -> list[str]:
     Postgres: a loose index scan over client_timezone_idx, one probe per distinct zone (a few
     hundred at most), whatever the number of clients; a plain DISTINCT elsewhere.
     """
-    table = connection.ops.quote_name(Client._meta.db_table)
-    if connection.vendor == "postgresql":
-        sql = (
-            "WITH RECURSIVE zones (name) AS ("
-            f" (SELECT timezone FROM {table} ORDER BY timezone LIMIT 1)"
-            " UNION ALL"
-            f" SELECT (SELECT timezone FROM {table} WHERE timezone > zones.name"
-            "  ORDER BY timezone LIMIT 1) FROM zones WHERE zones.name IS NOT NULL"
-            ") SELECT name FROM zones WHERE name IS NOT NULL"
-        )
-    else:
-        sql = f"SELECT DISTINCT timezone FROM {table}"
+    sql = backend().zone_names_sql(Client._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(sql)
         return [row[0] for row in cursor.fetchall()]
@@ -68,6 +60,7 @@ RUN_SUMMARY_FIELDS = (
     "finished_at",
 )
 
+
 # Stats are the call every integrator polls while a campaign runs. One statement gives a row
 # per campaign: its status, its counts by status summed over its runs' counters (pivoted into
 # columns), and its newest run; the rows become the response's JSON-ready dicts directly, no
@@ -75,28 +68,8 @@ RUN_SUMMARY_FIELDS = (
 # the database as the text DRF's DateTimeField writes (ISO 8601 in UTC, a Z, microseconds only
 # when not zero): parsing and re-formatting datetimes in Python was most of the cost of the
 # all-campaign list. bench/bench_stats.py measures it.
-_ISO_UTC = {
-    "postgresql": (
-        "replace(to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-        " '.000000Z', 'Z')"
-    ),
-    # Django keeps SQLite times as naive UTC text, 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
-    "sqlite": "replace({0}, ' ', 'T') || 'Z'",
-}
-_LATEST_RUNS = {
-    # DISTINCT ON walks the (campaign, number) unique index: one row per campaign.
-    "postgresql": (
-        "SELECT DISTINCT ON (campaign_id) * FROM api_campaignrun {where}"
-        " ORDER BY campaign_id, number DESC"
-    ),
-    "sqlite": (
-        "SELECT * FROM api_campaignrun r WHERE r.number = (SELECT MAX(n.number)"
-        " FROM api_campaignrun n WHERE n.campaign_id = r.campaign_id) {and_where}"
-    ),
-}
-
-
-def _stats_sql(vendor: str, one: bool) -> str:
+@functools.cache  # built once per backend and form: a few dozen string joins
+def _stats_sql(sql: SqliteBackend, one: bool) -> str:
     counts = ", ".join(f"COALESCE(k.n_{status}, 0)" for status in _MESSAGE_STATUSES)
     sums = ", ".join(  # CAST: a SUM is numeric in Postgres, a Decimal in Python
         f"CAST(SUM(CASE WHEN s.status = '{status}' THEN s.count ELSE 0 END) AS BIGINT)"
@@ -104,13 +77,10 @@ def _stats_sql(vendor: str, one: bool) -> str:
         for status in _MESSAGE_STATUSES
     )
     run = ", ".join(
-        _ISO_UTC[vendor].format(f"lr.{name}") if name.endswith("_at") else f"lr.{name}"
+        sql.iso_utc(f"lr.{name}") if name.endswith("_at") else f"lr.{name}"
         for name in RUN_SUMMARY_FIELDS
     )
-    latest = _LATEST_RUNS[vendor].format(
-        where="WHERE campaign_id = %s" if one else "",
-        and_where="AND r.campaign_id = %s" if one else "",
-    )
+    latest = sql.latest_runs_sql(CampaignRun._meta.db_table, one=one)
     return (
         f"SELECT c.id, c.status, {counts}, {run} FROM api_campaign c"
         f" LEFT JOIN (SELECT r.campaign_id, {sums}"
@@ -122,7 +92,6 @@ def _stats_sql(vendor: str, one: bool) -> str:
     )
 
 
-_STATS_SQL = {(vendor, one): _stats_sql(vendor, one) for vendor in _ISO_UTC for one in (0, 1)}
 # Plain str keys and positions fixed once: enum members as keys cost a third of the time of
 # turning 1,000 rows into dicts.
 _STATUS_KEYS = tuple(str(status) for status in _MESSAGE_STATUSES)
@@ -137,7 +106,7 @@ _OPEN = tuple(_STATUS_KEYS.index(status) for status in OPEN_MESSAGE_STATUSES)
 
 
 def _stats_from_row(row) -> dict:
-    """One row of _STATS_SQL as the stats response."""
+    """One row of _stats_sql as the stats response."""
     counts = row[2:_RUN_AT]
     run = row[_RUN_AT:]
     return {
@@ -159,7 +128,7 @@ def campaign_stats(campaign_id: int) -> dict | None:
     there is no such campaign. Read from the per-run counters (api/services/counters.py):
     exact and current, one indexed statement whatever the number of messages."""
     with connection.cursor() as cursor:
-        cursor.execute(_STATS_SQL[connection.vendor, 1], [campaign_id] * 3)
+        cursor.execute(_stats_sql(backend(), True), [campaign_id] * 3)
         row = cursor.fetchone()
     return None if row is None else _stats_from_row(row)
 
@@ -167,7 +136,7 @@ def campaign_stats(campaign_id: int) -> dict | None:
 def all_campaign_stats() -> list[dict]:
     """campaign_stats for every campaign, by id, in one statement over the run counters."""
     with connection.cursor() as cursor:
-        cursor.execute(_STATS_SQL[connection.vendor, 0])
+        cursor.execute(_stats_sql(backend(), False))
         return [_stats_from_row(row) for row in cursor.fetchall()]
 
 

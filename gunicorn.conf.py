@@ -24,7 +24,7 @@ import sys  # noqa: E402
 from gunicorn.glogging import Logger  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api.masking import scrub_phones  # noqa: E402 - Django-free
+from api.phones import scrub_phones  # noqa: E402 - Django-free
 
 
 class MaskingLogger(Logger):

@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.db.models import IntegerField, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from .masking import mask_phone
 from .models import (
     Campaign,
     CampaignRun,
@@ -11,6 +10,7 @@ from .models import (
     MessageStatus,
     RunStatusCount,
 )
+from .phones import mask_phone
 
 _UNSENT = [MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.CANCELLED]
 

@@ -14,7 +14,7 @@ import logging
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
-from api.masking import scrub_phones
+from api.phones import scrub_phones
 
 FORMATS = ("plain", "json")
 

@@ -13,7 +13,7 @@ import uuid
 from django.conf import settings
 
 from api import logs, metrics
-from api.masking import scrub_phones
+from api.phones import scrub_phones
 
 access_logger = logging.getLogger("api.access")
 REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")

@@ -29,8 +29,8 @@ from .domain.clients import (
     ensure_phone_free,
 )
 from .domain.errors import refusals_as
-from .masking import mask_phone
 from .message_ids import MESSAGE_ID_RUN_STRIDE, message_id
+from .phones import mask_phone
 
 # The domain's rules (api/domain/) as Django validators: the admin's forms (full_clean) and the
 # API's fields refuse what the services refuse, with the same messages.

@@ -2,7 +2,7 @@
 
 import logging
 
-from api.masking import mask_phone
+from api.phones import mask_phone
 
 from .base import BaseProvider, Outcome, SendResult
 

@@ -25,7 +25,7 @@ import aiohttp
 from django.conf import settings
 
 from api import metrics
-from api.masking import mask_phone, scrub_phones
+from api.phones import mask_phone, scrub_phones
 
 from .base import (
     BaseProvider,

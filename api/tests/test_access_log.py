@@ -31,7 +31,7 @@ def test_phone_numbers_in_the_access_log_are_masked(tmp_path):
 
 
 def test_short_digit_runs_are_hidden_whole_not_half_shown():
-    from api.masking import scrub_phones
+    from api.phones import scrub_phones
 
     # 4 + 4 shown digits of a 7-digit run would be all of it.
     assert scrub_phones("id=1234567 x", min_digits=7) == "id=*** x"

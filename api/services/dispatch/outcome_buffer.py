@@ -17,8 +17,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from api import metrics
-from api.masking import mask_phone
 from api.models import MessageStatus
+from api.phones import mask_phone
 
 from .claims import ClaimedMessage
 from .outcomes import Transition, record_transitions

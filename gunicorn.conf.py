@@ -66,7 +66,9 @@ if _log_format == "json":
     logconfig_dict = _config
     accesslog = None
 else:
-    accesslog = "-"
+    # GUNICORN_ACCESS_LOG: "-" (stdout, the default), a file path, or off (benchmarks).
+    _access = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+    accesslog = None if _access.strip().lower() in ("", "off", "false", "none") else _access
 
 # The longest request line gunicorn takes (its maximum); a longer one is a 414 (documented in
 # the schema). Long audience filters belong in a POST body, not in a query string.

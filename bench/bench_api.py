@@ -9,16 +9,14 @@ with a real JWT. Prints req/s and p50/p99 per case, and the SQL of one page (no 
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common, db, fixtures  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tds_bench_api"
 
 
@@ -37,38 +35,37 @@ def report(name: str, latencies: list[float]) -> None:
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     print(
         f"{name:34} {len(latencies) / sum(latencies):7.0f} req/s"
-        f"   p50 {statistics.median(latencies) * 1000:6.1f} ms   p99 {p99 * 1000:6.1f} ms"
+        f"   p50 {common.median(latencies) * 1000:6.1f} ms   p99 {p99 * 1000:6.1f} ms"
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
 
-    from bench_dispatch import ensure_database, prepare_messages
-
-    url = os.environ.get("BENCH_API_DATABASE_URL", DEFAULT_URL)
-    ensure_database(url)
-    os.environ.update(DJANGO_SETTINGS_MODULE="Work.settings", DATABASE_URL=url, LOG_LEVEL="ERROR")
-    os.environ["DJANGO_ALLOWED_HOSTS"] = "testserver"
-    import django
-
-    django.setup()
-    from django.contrib.auth import get_user_model
+    common.setup_django(
+        database_url=os.environ.get("BENCH_API_DATABASE_URL", DEFAULT_URL),
+        migrate=False,  # prepare_messages migrates
+        extra_env={
+            "LOG_LEVEL": "ERROR",
+            "DJANGO_ALLOWED_HOSTS": "testserver",
+            # This one has always run with the settings' default, DEBUG on.
+            "DJANGO_DEBUG": os.environ.get("DJANGO_DEBUG", "true"),
+        },
+    )
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from rest_framework.test import APIClient
     from rest_framework_simplejwt.tokens import RefreshToken
 
     print(f"seeding {args.messages} messages ...", flush=True)
-    prepare_messages(args.messages)
-    with connection.cursor() as cursor:  # half of them sent, so the status filter is selective
-        cursor.execute("UPDATE api_message SET status = 'sent' WHERE id % 2 = 0")
-        cursor.execute("VACUUM ANALYZE api_message")
-    user, _ = get_user_model().objects.get_or_create(username="bench")
-    token = str(RefreshToken.for_user(user).access_token)
+    fixtures.prepare_messages(args.messages)
+    # Half of them sent, so the status filter is selective.
+    db.execute("UPDATE api_message SET status = 'sent' WHERE id % 2 = 0")
+    db.vacuum_analyze("api_message")
+    token = str(RefreshToken.for_user(fixtures.api_user("bench")).access_token)
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
     client = APIClient()
 

@@ -17,14 +17,13 @@ And the compaction itself: seconds, partitions merged, rows copied.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import common  # noqa: I001 - the path line above must run first
+from bench import common, db, fixtures  # noqa: I001 - the path line above must run first
 
 TAG = "compaction"
 
@@ -34,12 +33,12 @@ def build_fixture(runs: int, clients: int) -> int:
     from api.models import Campaign, CampaignRun, Message, MessageStatus, RunStatus
     from api.services.planning import plan_run
 
-    common.ensure_clients(clients, tag=TAG, phone_prefix="7700")
-    common.reset_campaigns()
+    fixtures.ensure_clients(clients, tag=TAG, phone_prefix="75")
+    fixtures.reset_campaigns()
     started = time.perf_counter()
     run = None
     for number in range(runs + 1):
-        _, run = common.create_campaign_and_run(tag=TAG)
+        _, run = fixtures.create_campaign_and_run(tag=TAG)
         plan_run(run_id=run.id)
         if number < runs:
             Message.objects.filter(run=run).update(status=MessageStatus.SENT)
@@ -51,26 +50,13 @@ def build_fixture(runs: int, clients: int) -> int:
 
 def locks_taken(sql: str) -> int:
     """Locks this backend holds right after running `sql` inside a transaction."""
-    from django.db import connection, transaction
-
-    class _Rollback(Exception):
-        pass
-
-    count = 0
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(sql)
-            cursor.fetchall()
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()")
-            count = cursor.fetchone()[0]
-            raise _Rollback
-    except _Rollback:
-        pass
-    return count
+    with db.rolled_back():
+        db.fetchall(sql)
+        return db.fetchval("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()")
 
 
 def measure(running_run: int, calls: int) -> dict:
-    from django.db import DatabaseError, connection
+    from django.db import DatabaseError
 
     from api.models import Message
     from api.selectors import all_campaign_stats
@@ -78,14 +64,9 @@ def measure(running_run: int, calls: int) -> dict:
 
     first_page = str(Message.objects.order_by("id").values_list("id", flat=True)[:50].query)
 
-    def run_sql(sql):
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            cursor.fetchall()
-
-    parts = common.fetchval("SELECT count(*) FROM pg_partition_tree('api_message') WHERE isleaf")
+    parts = db.fetchval("SELECT count(*) FROM pg_partition_tree('api_message') WHERE isleaf")
     calls_by_name = {
-        "first page of /api/messages/ (SQL)": (lambda: run_sql(first_page), calls),
+        "first page of /api/messages/ (SQL)": (lambda: db.fetchall(first_page), calls),
         "all-campaign stats (selector)": (all_campaign_stats, max(3, calls // 5)),
         "running run's finish probe (run-scoped)": (
             lambda: run_has_open_messages(running_run),
@@ -106,17 +87,17 @@ def measure(running_run: int, calls: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("--runs", type=int, default=500, help="finished runs")
     parser.add_argument("--clients", type=int, default=200, help="messages per run")
     parser.add_argument("--calls", type=int, default=30)
     args = parser.parse_args(argv)
 
-    url = common.setup_django()
-    common.header(f"compaction benchmark: {args.runs} finished runs x {args.clients} messages")
-    machine = common.print_machine({"database": common.redact(url), "git": common.git_revision()})
+    _, machine = common.begin(
+        f"compaction benchmark: {args.runs} finished runs x {args.clients} messages"
+    )
     running = build_fixture(args.runs, args.clients)
-    common.vacuum_analyze("api_message", "api_campaignrun", "api_campaign")
+    db.vacuum_analyze("api_message", "api_campaignrun", "api_campaign")
 
     before = measure(running, args.calls)
     from api.services.compaction import compact_settled_runs
@@ -124,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     with common.stopwatch() as elapsed:
         merged = compact_settled_runs()
     seconds = elapsed()
-    common.vacuum_analyze("api_message")
+    db.vacuum_analyze("api_message")
     after = measure(running, args.calls)
 
     rows = [
@@ -161,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         f" {default_locks:,} locks by default; before compaction one run-less query took"
         f" {before['locks_first_page']}."
     )
-    common.reset_campaigns()
+    fixtures.reset_campaigns()
     common.save_results(
         f"compaction-{args.runs}x{args.clients}",
         {

@@ -17,142 +17,17 @@ The end-to-end run uses `--workers` processes, each running dispatch_due_message
 
 from __future__ import annotations
 
-import argparse
-import multiprocessing
 import os
-import socket
-import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common, processes  # noqa: E402
+from bench.common import verdict  # noqa: E402
+from bench.fixtures import prepare_messages  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tds_bench_dispatch"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def configure_env(database_url: str, gateway_url: str, batch: int, concurrency: int) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "Work.settings"
-    os.environ["DATABASE_URL"] = database_url
-    os.environ["SMS_GATEWAY_URL"] = gateway_url
-    os.environ["SMS_GATEWAY_TOKEN"] = "bench-token"
-    os.environ["SMS_CONCURRENCY"] = str(concurrency)
-    os.environ["DISPATCH_BATCH_SIZE"] = str(batch)
-    os.environ["LOG_LEVEL"] = "WARNING"
-    # As in production: DEBUG off (no per-query bookkeeping in the worker).
-    os.environ["DJANGO_DEBUG"] = "false"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    admin = url.rsplit("/", 1)[0].replace("postgres://", "postgresql://") + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def start_sink(port: int, latency_ms: float = 0.0) -> subprocess.Popen:
-    command = [sys.executable, str(ROOT / "bench" / "sink.py"), "--port", str(port)]
-    if latency_ms:
-        command += ["--latency-ms", str(latency_ms)]
-    sink = subprocess.Popen(  # noqa: S603 - our own benchmark sink
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "DATABASE_URL": ""},
-    )
-    for _ in range(100):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return sink
-        except OSError:
-            time.sleep(0.1)
-    sink.kill()
-    raise RuntimeError("sink did not start")
-
-
-def sink_stats(port: int) -> dict:
-    import json
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as reply:  # noqa: S310
-        return json.load(reply)
-
-
-def prepare_messages(count: int) -> None:
-    """`count` due pending messages of one running campaign, written with set-based SQL into
-    the run's own partition (loaded bare, then indexed in bulk, as planning does)."""
-    from django.core.management import call_command
-    from django.db import connection, transaction
-
-    from api.message_ids import MESSAGE_ID_RUN_STRIDE
-    from api.services.sql.partitions import create_run_partition
-    from bench import common
-
-    call_command("migrate", verbosity=0)
-    # TRUNCATE empties the message partitions but keeps them: drop them, so the run (id 1
-    # again after RESTART IDENTITY) gets a fresh one and every round starts alike.
-    common.drop_message_partitions()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE api_message, api_runstatuscount, api_campaignrun, api_campaign, api_client"
-            " RESTART IDENTITY"
-            " CASCADE"
-        )
-        cursor.execute(
-            "INSERT INTO api_client (phone_number, mobile_operator_code, tag, timezone,"
-            " created_at, updated_at) SELECT (79000000000 + g)::text, '900', 'bench', 'UTC',"
-            " now(), now() FROM generate_series(1, %s) g",
-            [count],
-        )
-        cursor.execute(
-            "INSERT INTO api_campaign (text_message, start_datetime, end_datetime, tag,"
-            " client_filter, status, created_at, updated_at) VALUES ('Bench message',"
-            " now() - interval '1 hour', now() + interval '1 day', 'bench', '{}', 'running',"
-            " now(), now())"
-        )
-        cursor.execute(
-            "INSERT INTO api_campaignrun (campaign_id, number, status, force_resend,"
-            " planned_messages, skipped_clients, error, created_at, planned_at)"
-            " SELECT id, 1, 'running', false, %s, 0, '', now(), now() FROM api_campaign"
-            " RETURNING id",
-            [count],
-        )
-        (run_id,) = cursor.fetchone()
-    # Message ids are derived: run * 2**32 + client (api.models.message_id).
-    load = (
-        "INSERT INTO {partition} (id, run_id, client_id, status, planned_send_at,"
-        " next_attempt_at, attempts, last_error, created_at)"
-        f" SELECT %s * {MESSAGE_ID_RUN_STRIDE} + id, %s, id, 'pending',"
-        " now() - interval '1 minute', now() - interval '1 minute', 0, '', now() FROM api_client",
-        [run_id, run_id],
-    )
-    from api.services.counters import add_counts
-
-    with transaction.atomic():
-        add_counts(run_id, {"pending": create_run_partition(run_id, load=load)})
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE api_message")
-        cursor.execute("ANALYZE api_client")
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def worker_process(queue) -> None:
@@ -163,21 +38,13 @@ def worker_process(queue) -> None:
 
     started = time.perf_counter()
     report = dispatch_due_messages(time_budget=3600)
-    queue.put((report.claimed, dict(report.outcomes), time.perf_counter() - started, rss_mb()))
+    peak_mb = common.hwm_kib() / 1024
+    queue.put((report.claimed, dict(report.outcomes), time.perf_counter() - started, peak_mb))
 
 
 def run_end_to_end(workers: int) -> tuple[float, int, float]:
     """Seconds for `workers` processes to drain the due messages; (seconds, sent, max RSS)."""
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
-    started = time.perf_counter()
-    processes = [context.Process(target=worker_process, args=(queue,)) for _ in range(workers)]
-    for process in processes:
-        process.start()
-    results = [queue.get(timeout=3600) for _ in processes]
-    elapsed = time.perf_counter() - started
-    for process in processes:
-        process.join()
+    elapsed, results = processes.fork_and_collect(worker_process, [()] * workers)
     sent = sum(outcomes.get("sent", 0) for _, outcomes, _, _ in results)
     return elapsed, sent, max(r[3] for r in results)
 
@@ -247,25 +114,15 @@ def run_without_counters(count: int, workers: int) -> float:
 
 def run_baseline(count: int, concurrency: int, workers: int) -> tuple[float, int]:
     """aiohttp's bare ceiling: the same number of processes, no database."""
-    context = multiprocessing.get_context("fork")
-    queue = context.Queue()
     share = count // workers
-    started = time.perf_counter()
-    processes = [
-        context.Process(target=baseline_process, args=(share, concurrency, 10**9 * (n + 1), queue))
-        for n in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    results = [queue.get(timeout=3600) for _ in processes]
-    elapsed = time.perf_counter() - started
-    for process in processes:
-        process.join()
+    elapsed, results = processes.fork_and_collect(
+        baseline_process, [(share, concurrency, 10**9 * (n + 1)) for n in range(workers)]
+    )
     return elapsed, sum(sent for _, sent in results)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch", type=int, default=500)
@@ -284,14 +141,20 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    database_url = os.environ.get("BENCH_DISPATCH_DATABASE_URL", DEFAULT_URL)
-    ensure_database(database_url)
-    port = free_port()
-    configure_env(database_url, f"http://127.0.0.1:{port}", args.batch, args.concurrency)
-    import django
-
-    django.setup()
-    sink = start_sink(port, args.latency_ms)
+    port = processes.free_port()
+    common.setup_django(
+        database_url=os.environ.get("BENCH_DISPATCH_DATABASE_URL", DEFAULT_URL),
+        migrate=False,
+        extra_env={
+            "SMS_GATEWAY_URL": f"http://127.0.0.1:{port}",
+            "SMS_GATEWAY_TOKEN": "bench-token",
+            "SMS_CONCURRENCY": str(args.concurrency),
+            "DISPATCH_BATCH_SIZE": str(args.batch),
+            "LOG_LEVEL": "WARNING",
+            "DJANGO_DEBUG": "false",  # as in production: no per-query bookkeeping
+        },
+    )
+    sink = processes.start_sink(port, args.latency_ms)
     try:
         e2e_rates, base_rates, rss, without = [], [], [], []
         for round_number in range(1, args.repeat + 1):
@@ -320,12 +183,11 @@ def main() -> None:
                 f" worker peak RSS {max_rss:.0f} MB",
                 flush=True,
             )
-        stats = sink_stats(port)
+        stats = processes.gateway_stats(port)
     finally:
-        sink.terminate()
-        sink.wait(10)
+        processes.stop(sink, timeout=10)
 
-    e2e, base = statistics.median(e2e_rates), statistics.median(base_rates)
+    e2e, base = common.median(e2e_rates), common.median(base_rates)
     print()
     print(f"messages per round      {args.messages}")
     print(f"workers x batch x conc  {args.workers} x {args.batch} x {args.concurrency}")
@@ -342,7 +204,7 @@ def main() -> None:
         f"{verdict(e2e / base >= 0.6)}"
     )
     if without:
-        ratio = statistics.median(e / w for e, w in zip(e2e_rates, without, strict=True))
+        ratio = common.median(e / w for e, w in zip(e2e_rates, without, strict=True))
         print(
             f"counter triggers        {ratio:8.0%} of the speed without them (median of rounds)"
             f"   target >= 95 %: {verdict(ratio >= 0.95)}"
@@ -356,10 +218,6 @@ def main() -> None:
         f"sink: {stats['requests']} requests, repeated ids {stats['duplicates']}"
         f" (expected from reused ids across rounds and the baseline: {expected_repeats})"
     )
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 if __name__ == "__main__":

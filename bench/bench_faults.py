@@ -20,44 +20,22 @@ after the last kill the last stranded message went out.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.bench_dispatch import ensure_database, free_port, prepare_messages  # noqa: E402
+from bench import common, processes  # noqa: E402
+from bench.fixtures import prepare_messages  # noqa: E402
+from bench.processes import gateway_stats  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tds_bench_faults"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
-
-
-def service_env(database_url: str, redis_url: str, gateway_url: str) -> dict:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "Work.settings",
-        "DJANGO_DEBUG": "false",
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-only-secret-key"),
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": redis_url,
-        "SMS_GATEWAY_URL": gateway_url,
-        "SMS_GATEWAY_TOKEN": "bench-token",
-        "SMS_RETRY_BASE_SECONDS": "1",
-        "SMS_RETRY_MAX_SECONDS": "5",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def gateway_stats(port: int) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=5) as reply:  # noqa: S310
-        return json.load(reply)
 
 
 def open_counts(database_url: str) -> dict[str, int]:
@@ -94,29 +72,34 @@ def restart_postgres() -> float:
 def run(args) -> None:
     database_url = os.environ.get("BENCH_FAULTS_DATABASE_URL", DEFAULT_URL)
     redis_url = os.environ.get("BENCH_FAULTS_REDIS_URL", DEFAULT_REDIS)
-    ensure_database(database_url)
-    port = free_port()
-    env = service_env(database_url, redis_url, f"http://127.0.0.1:{port}")
-    os.environ.update({k: env[k] for k in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL")})
-    os.environ.update(CELERY_BROKER_URL=redis_url, DJANGO_DEBUG="false")
-    os.environ.setdefault("DJANGO_SECRET_KEY", env["DJANGO_SECRET_KEY"])
-    import django
-
-    django.setup()
-    import redis
+    port = processes.free_port()
+    common.setup_django(
+        database_url=database_url,
+        migrate=False,  # prepare_messages migrates
+        extra_env={
+            "DJANGO_DEBUG": "false",
+            "CELERY_BROKER_URL": redis_url,
+            "SMS_GATEWAY_URL": f"http://127.0.0.1:{port}",
+            "SMS_GATEWAY_TOKEN": "bench-token",
+            "SMS_RETRY_BASE_SECONDS": "1",
+            "SMS_RETRY_MAX_SECONDS": "5",
+            "LOG_LEVEL": "WARNING",
+        },
+    )
+    env = dict(os.environ)  # what the gateway, the worker and beat run with
     from django.db import connections
 
     from Work.celery import app
 
     prepare_messages(args.messages)
     connections.close_all()
-    redis.Redis.from_url(redis_url).flushdb()
+    processes.flush_redis(redis_url)
     python = sys.executable
     gateway_cmd = [python, "manage.py", "fake_gateway", "--port", str(port)]
     gateway_cmd += ["--token", "bench-token", "--no-record", "--latency-ms", str(args.latency_ms)]
     gateway_cmd += ["--error-rate", str(args.error_rate)]
     scratch = tempfile.mkdtemp(prefix="bench-faults-")
-    processes = {
+    started_processes = {
         "gateway": subprocess.Popen(  # noqa: S603 - our own commands
             gateway_cmd, cwd=ROOT, env={**env, "DATABASE_URL": ""}, stdout=subprocess.DEVNULL
         ),
@@ -135,7 +118,7 @@ def run(args) -> None:
     }
     try:
         for _ in range(150):
-            if len(pool_children(processes["worker"].pid)) == args.pool:
+            if len(pool_children(started_processes["worker"].pid)) == args.pool:
                 break
             time.sleep(0.2)
         started = time.monotonic()
@@ -144,7 +127,7 @@ def run(args) -> None:
         if args.scenario == "kill":
             for number in range(args.kills):
                 time.sleep(args.kill_every)
-                children = pool_children(processes["worker"].pid)
+                children = pool_children(started_processes["worker"].pid)
                 for child in children:
                     os.kill(child, signal.SIGKILL)
                 last_fault = time.monotonic()
@@ -166,13 +149,7 @@ def run(args) -> None:
         settled = time.monotonic()
         stats = gateway_stats(port)
     finally:
-        for process in processes.values():
-            process.send_signal(signal.SIGTERM)
-        for process in processes.values():
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        processes.stop(*started_processes.values(), timeout=20)
     print()
     print(f"scenario                 {args.scenario}")
     print(f"messages                 {args.messages}  ({counts})")
@@ -183,7 +160,7 @@ def run(args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("scenario", choices=["kill", "pg-restart"])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--kills", type=int, default=3)

@@ -20,13 +20,12 @@ largest due backlog there can be). Measured, as medians of `--calls` scrapes:
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import common  # noqa: I001 - the path line above must run first
+from bench import common, db, fixtures  # noqa: I001 - the path line above must run first
 
 TARGET_SCRAPE_MS = 50.0
 
@@ -37,9 +36,9 @@ def build(messages: int) -> int:
     from api.models import Campaign
     from api.services.planning import plan_run
 
-    common.ensure_clients(messages, tag="bench-metrics", phone_prefix="78")
-    common.reset_campaigns()
-    campaign, run = common.create_campaign_and_run(
+    fixtures.ensure_clients(messages, tag="bench-metrics", phone_prefix="78")
+    fixtures.reset_campaigns()
+    campaign, run = fixtures.create_campaign_and_run(
         tag="bench-metrics", start_in_seconds=-60, days=3
     )
     Campaign.objects.filter(pk=campaign.pk).update(
@@ -48,7 +47,7 @@ def build(messages: int) -> int:
     with common.stopwatch() as elapsed:
         planned = plan_run(run_id=run.id).planned
     print(f"fixture: planned {planned:,} messages in {elapsed():.1f} s")
-    common.vacuum_analyze("api_message")
+    db.vacuum_analyze("api_message")
     return run.id
 
 
@@ -81,16 +80,16 @@ def naive(calls: int) -> dict[str, dict[str, float]]:
     )
     return {
         "naive: count by status": common.summary(
-            common.time_calls(lambda: common.fetchall(count_by_status), repeat=calls, warmup=1)
+            common.time_calls(lambda: db.fetchall(count_by_status), repeat=calls, warmup=1)
         ),
         "naive: uncapped due count": common.summary(
-            common.time_calls(lambda: common.fetchall(count_due), repeat=calls, warmup=1)
+            common.time_calls(lambda: db.fetchall(count_due), repeat=calls, warmup=1)
         ),
     }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -98,6 +97,7 @@ def main() -> int:
     common.setup_django()
     machine = common.print_machine()
     from django.utils import timezone
+    from prometheus_client import generate_latest
 
     from api import metrics_state
     from api.selectors import due_backlog
@@ -108,12 +108,12 @@ def main() -> int:
     results = {}
     common.header(f"{args.messages:,} messages, {due:,} due")
     results["due"] = {**scrape_parts(args.calls), **naive(max(3, args.calls // 4))}
-    plans = common.explain_captured(lambda: generate_state(metrics_state))
+    plans = db.explain_captured(lambda: generate_latest(metrics_state._state))
     for lines in plans:
         if "api_message" in lines[0]:
             print("\n".join(lines[:1] + [f"    {line}" for line in lines[1:12]]))
-    common.execute("UPDATE api_message SET status = 'sent', sent_at = now()")
-    common.vacuum_analyze("api_message")
+    db.execute("UPDATE api_message SET status = 'sent', sent_at = now()")
+    db.vacuum_analyze("api_message")
     common.header(f"{args.messages:,} messages, all sent, none due")
     results["settled"] = {**scrape_parts(args.calls), **naive(max(3, args.calls // 4))}
 
@@ -134,17 +134,11 @@ def main() -> int:
         ],
         ["naive count by status / state probes", f"{ratio:.0f}x", ""],
     ]
-    common.print_table(["target", "measured", "verdict"], targets, title="Targets")
+    common.print_targets(targets)
     common.save_results(
         f"metrics-{args.messages}", {"machine": machine, "results": results, "targets": targets}
     )
-    return 1 if args.strict and any(row[2] == "FAIL" for row in targets) else 0
-
-
-def generate_state(metrics_state) -> None:
-    from prometheus_client import generate_latest
-
-    generate_latest(metrics_state._state)
+    return common.exit_code(targets, args.strict)
 
 
 if __name__ == "__main__":

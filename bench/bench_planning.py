@@ -28,7 +28,6 @@ insert, the least noisy way to judge a change on a busy machine.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -36,7 +35,7 @@ from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import common  # noqa: I001 - the path line above must run first
+from bench import common, db, fixtures  # noqa: I001 - the path line above must run first
 
 BARE_TABLE = "bench_bare_message"
 SCRATCH_TABLE = "bench_variant_message"
@@ -64,13 +63,13 @@ OLD_DESIGN_INDEXES = (
 def create_plain_table(name: str, *, sequence: bool = False) -> None:
     """api_message's columns with no index, no constraint (not even NOT NULL) and no PK; with
     `sequence`, ids default to a sequence (as api_message's did before ids were derived)."""
-    common.execute(f"DROP TABLE IF EXISTS {name}")  # noqa: S608 - constant table name
-    common.execute(f"DROP SEQUENCE IF EXISTS {name}_id_seq")  # noqa: S608
+    db.execute(f"DROP TABLE IF EXISTS {name}")  # noqa: S608 - constant table name
+    db.execute(f"DROP SEQUENCE IF EXISTS {name}_id_seq")  # noqa: S608
     default = ""
     if sequence:
-        common.execute(f"CREATE SEQUENCE {name}_id_seq")  # noqa: S608
+        db.execute(f"CREATE SEQUENCE {name}_id_seq")  # noqa: S608
         default = f" DEFAULT nextval('{name}_id_seq')"
-    common.execute(
+    db.execute(
         f"CREATE TABLE {name} ("  # noqa: S608 - constant table name
         f" id bigint{default}, run_id bigint, client_id bigint,"
         " status varchar(16), planned_send_at timestamptz, next_attempt_at timestamptz,"
@@ -131,18 +130,18 @@ def run_times(run, now: datetime) -> dict[str, datetime]:
 
 
 def fresh_tables() -> None:
-    common.drop_message_partitions()
-    common.execute(f"TRUNCATE {BARE_TABLE}")  # noqa: S608 - constant name
-    common.vacuum_analyze(BARE_TABLE)
+    fixtures.drop_message_partitions()
+    db.execute(f"TRUNCATE {BARE_TABLE}")  # noqa: S608 - constant name
+    db.vacuum_analyze(BARE_TABLE)
 
 
 def time_plan_run(run_id: int, expected: int) -> dict:
     """seconds, peak RSS growth (MB), WAL (MB) and checkpoints of one plan_run call."""
     from api.services.planning import plan_run
 
-    common.checkpoint()
+    db.checkpoint()
     with (
-        common.wal_probe() as wal,
+        db.wal_probe() as wal,
         common.peak_rss_growth() as growth,
         common.stopwatch() as elapsed,
     ):
@@ -156,9 +155,9 @@ def time_statement(sql: str, params: list, expected: int) -> dict:
     """seconds, WAL (MB) and checkpoints of one statement, after a CHECKPOINT."""
     from django.db import connection
 
-    common.checkpoint()
+    db.checkpoint()
     with (
-        common.wal_probe() as wal,
+        db.wal_probe() as wal,
         common.stopwatch() as elapsed,
         connection.cursor() as cursor,
     ):
@@ -175,7 +174,7 @@ def main_measurement(clients: int, repeat: int) -> dict:
     plans, bares = [], []
     for index in range(repeat):
         fresh_tables()
-        _, run = common.create_campaign_and_run(tag="bench")
+        _, run = fixtures.create_campaign_and_run(tag="bench")
         now = timezone.now()
         bare_sql, bare_params = insert_sql(run, run_times(run, now), now, table=BARE_TABLE)
         steps = ["bare", "plan"] if index % 2 == 0 else ["plan", "bare"]
@@ -225,10 +224,10 @@ def plan_run_statements(clients: int, repeat: int) -> list[dict]:
 
     per_statement: dict[int, dict] = {}
     for _ in range(repeat):
-        common.drop_message_partitions()
-        common.vacuum_analyze("api_campaignrun", "api_campaign")
-        _, run = common.create_campaign_and_run(tag="bench")
-        common.checkpoint()
+        fixtures.drop_message_partitions()
+        db.vacuum_analyze("api_campaignrun", "api_campaign")
+        _, run = fixtures.create_campaign_and_run(tag="bench")
+        db.checkpoint()
         timings: list[tuple[str, float]] = []
 
         def timer(execute, sql, params, many, context, timings=timings):
@@ -261,15 +260,15 @@ def build_scratch(kind: str) -> None:
     t = SCRATCH_TABLE
     create_plain_table(t, sequence=kind == "old design")
     if kind == "+ primary key":
-        common.execute(f"ALTER TABLE {t} ADD PRIMARY KEY (id)")  # noqa: S608
+        db.execute(f"ALTER TABLE {t} ADD PRIMARY KEY (id)")  # noqa: S608
     if kind in ("today's indexes, row by row", "row by row + ON CONFLICT"):
-        common.execute(f"ALTER TABLE {t} ADD PRIMARY KEY (id)")  # noqa: S608
-        common.execute(f"CREATE INDEX {t}_due ON {t} (next_attempt_at) WHERE status = 'pending'")
-        common.execute(f"CREATE INDEX {t}_lease ON {t} (lease_expires_at) WHERE status = 'sending'")
+        db.execute(f"ALTER TABLE {t} ADD PRIMARY KEY (id)")  # noqa: S608
+        db.execute(f"CREATE INDEX {t}_due ON {t} (next_attempt_at) WHERE status = 'pending'")
+        db.execute(f"CREATE INDEX {t}_lease ON {t} (lease_expires_at) WHERE status = 'sending'")
     if kind == "old design":
         for statement in OLD_DESIGN_INDEXES:
-            common.execute(statement.format(t=t))
-    common.vacuum_analyze(t)
+            db.execute(statement.format(t=t))
+    db.vacuum_analyze(t)
 
 
 VARIANTS = (
@@ -303,8 +302,8 @@ def bulk_steps(run, times, now, clients: int) -> dict[str, float]:
 
     t = SCRATCH_TABLE
     create_plain_table(t)
-    common.vacuum_analyze(t)
-    common.checkpoint()
+    db.vacuum_analyze(t)
+    db.checkpoint()
     sql, params = insert_sql(run, times, now, table=t)
     steps = {}
     with transaction.atomic(), connection.cursor() as cursor:
@@ -349,8 +348,8 @@ def breakdown(clients: int, repeat: int) -> dict:
     )
 
     common.header("alternatives: the same rows into a scratch table")
-    common.drop_message_partitions()
-    _, run = common.create_campaign_and_run(tag="bench")
+    fixtures.drop_message_partitions()
+    _, run = fixtures.create_campaign_and_run(tag="bench")
     now = timezone.now()
     times = run_times(run, now)
     results: dict[str, list[dict]] = {kind: [] for kind, _ in VARIANTS}
@@ -364,7 +363,7 @@ def breakdown(clients: int, repeat: int) -> dict:
             + ", ".join(f"{kind} {results[kind][-1]['seconds']:.3f} s" for kind, _ in VARIANTS)
             + f", bulk {sum(bulk[-1].values()):.3f} s"
         )
-    common.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")  # noqa: S608 - constant name
+    db.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")  # noqa: S608 - constant name
     base = common.median(r["seconds"] for r in results["bare"])
     table = []
     for kind, label in VARIANTS:
@@ -406,8 +405,8 @@ def compare(clients: int, rounds: int) -> dict:
 
     samples: dict[str, list[float]] = {"plan_run": [], "row by row": [], "bare": []}
     for number in range(rounds):
-        common.drop_message_partitions()
-        _, run = common.create_campaign_and_run(tag="bench")
+        fixtures.drop_message_partitions()
+        _, run = fixtures.create_campaign_and_run(tag="bench")
         now = timezone.now()
         times = run_times(run, now)
         order = list(samples) if number % 2 == 0 else list(reversed(samples))
@@ -423,7 +422,7 @@ def compare(clients: int, rounds: int) -> dict:
             f"  round {number + 1}/{rounds}: "
             + ", ".join(f"{k} {v[-1]:.3f} s" for k, v in samples.items())
         )
-    common.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")  # noqa: S608 - constant name
+    db.execute(f"DROP TABLE IF EXISTS {SCRATCH_TABLE}")  # noqa: S608 - constant name
     rows = []
     for key, values in samples.items():
         ratios = [b / v for b, v in zip(samples["bare"], values, strict=True)]
@@ -446,34 +445,24 @@ def compare(clients: int, rounds: int) -> dict:
 
 def explain_insert(clients: int) -> list[str]:
     """EXPLAIN (ANALYZE, BUFFERS) of plan_run's INSERT into a bare partition, rolled back."""
-    from django.db import connection, transaction
     from django.utils import timezone
 
-    common.drop_message_partitions()
-    _, run = common.create_campaign_and_run(tag="bench")
+    fixtures.drop_message_partitions()
+    _, run = fixtures.create_campaign_and_run(tag="bench")
     now = timezone.now()
     sql, params = insert_sql(run, run_times(run, now), now, table="bench_explain_partition")
-
-    class _Rollback(Exception):
-        pass
-
-    lines: list[str] = []
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                "CREATE TABLE bench_explain_partition (LIKE api_message INCLUDING DEFAULTS"
-                " INCLUDING CONSTRAINTS)"
-            )
-            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", params)
-            lines = [row[0] for row in cursor.fetchall()]
-            raise _Rollback
-    except _Rollback:
-        pass
-    return lines
+    with db.rolled_back():
+        db.execute(
+            "CREATE TABLE bench_explain_partition (LIKE api_message INCLUDING DEFAULTS"
+            " INCLUDING CONSTRAINTS)"
+        )
+        return [
+            row[0] for row in db.fetchall(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", params)
+        ]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("--clients", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-breakdown", action="store_true", help="skip the breakdown")
@@ -487,22 +476,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)
 
-    url = common.setup_django()
-    common.header(f"planning benchmark: {args.clients:,} clients, {args.repeat} repetition(s)")
-    machine = common.print_machine({"database": common.redact(url), "git": common.git_revision()})
-    common.ensure_clients(args.clients, tag="bench")
-    common.reset_campaigns()
-    common.drop_message_partitions()
+    _, machine = common.begin(
+        f"planning benchmark: {args.clients:,} clients, {args.repeat} repetition(s)"
+    )
+    fixtures.ensure_clients(args.clients, tag="bench")
+    fixtures.reset_campaigns()
+    fixtures.drop_message_partitions()
     if args.compare:
         common.header("A/B: plan_run (bulk) vs row by row vs bare")
         outcome = compare(args.clients, args.compare)
-        common.drop_message_partitions()
-        common.reset_campaigns()
+        fixtures.drop_message_partitions()
+        fixtures.reset_campaigns()
         common.save_results(f"planning-compare-{args.clients}", {"machine": machine, **outcome})
         return 0
     create_plain_table(BARE_TABLE)
 
-    indexes = common.table_indexes("api_message")
+    indexes = db.table_indexes("api_message")
     common.print_table(
         ["index on api_message (each partition has its own)", "columns", "predicate"],
         [[i["name"], ", ".join(i["columns"]), i["predicate"] or ""] for i in indexes],
@@ -526,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
                 " ".join(f"{s:.3f}" for s in result["bare_seconds"]),
             ],
         ],
-        title=f"Planning {clients:,} messages over {len(common.BENCH_TIMEZONES)} time zones",
+        title=f"Planning {clients:,} messages over {len(fixtures.BENCH_TIMEZONES)} time zones",
     )
     print(
         f"ratio bare/plan_run (plan_run speed as a share of bare): {result['ratio']:.2f}"
@@ -564,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
             common.verdict(result["ratio"] >= TARGET_RATIO),
         ],
     ]
-    common.print_table(["target", "measured (median)", "verdict"], targets, title="Targets")
+    common.print_targets(targets, measured="measured (median)")
 
     details: dict = {}
     if not args.no_breakdown:
@@ -575,15 +564,14 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + line)
         details["explain"] = explain
 
-    common.execute(f"DROP TABLE IF EXISTS {BARE_TABLE}")  # noqa: S608 - constant name
-    common.drop_message_partitions()
-    common.reset_campaigns()
+    db.execute(f"DROP TABLE IF EXISTS {BARE_TABLE}")  # noqa: S608 - constant name
+    fixtures.drop_message_partitions()
+    fixtures.reset_campaigns()
     common.save_results(
         f"planning-{clients}",
         {"machine": machine, "result": result, "targets": targets, **details},
     )
-    failed = any(row[2] == "FAIL" for row in targets)
-    return 1 if failed and args.strict else 0
+    return common.exit_code(targets, args.strict)
 
 
 if __name__ == "__main__":

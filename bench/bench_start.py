@@ -15,92 +15,21 @@ timed too, to separate it from HTTP and auth.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import common  # noqa: I001 - the path line above must run first
+from bench import common, db, fixtures, processes  # noqa: I001 - the path line above must run first
 
 TARGET_MS = 50.0
 SMALL_AUDIENCE = 1_000
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 USERNAME = "bench"
 PASSWORD = "bench-password-not-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_gunicorn(port: int, env: dict[str, str]) -> subprocess.Popen:
-    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    command = [
-        gunicorn,
-        "Work.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "4",
-        "--threads",
-        "2",
-        "--log-level",
-        "warning",
-    ]
-    process = subprocess.Popen(command, cwd=common.ROOT, env=env)  # noqa: S603 - fixed args
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {process.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-            return process
-        except OSError:
-            time.sleep(0.2)
-    stop_gunicorn(process)
-    raise SystemExit("gunicorn did not answer within 30 s")
-
-
-def stop_gunicorn(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def request(conn: http.client.HTTPConnection, method: str, path: str, body=None, token=""):
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    payload = json.dumps(body) if body is not None else None
-    started = time.perf_counter()
-    conn.request(method, path, body=payload, headers=headers)
-    response = conn.getresponse()
-    data = response.read()
-    elapsed = time.perf_counter() - started
-    return response.status, data, elapsed
-
-
-def obtain_token(conn: http.client.HTTPConnection, username: str, password: str) -> str:
-    """A JWT access token from `POST /api/token/` (exits when the API refuses)."""
-    status, data, _ = request(
-        conn, "POST", "/api/token/", {"username": username, "password": password}
-    )
-    if status != 200:
-        raise SystemExit(f"POST /api/token/ answered {status}: {data[:200]!r}")
-    return json.loads(data)["access"]
 
 
 def draft_campaigns(tag: str, count: int) -> list[int]:
@@ -142,16 +71,16 @@ def force_resend_scenario(
             run = start_campaign(campaign_id=campaign_id)
             with common.stopwatch() as planning:
                 planned = plan_run(run_id=run.id).planned
-            common.vacuum_analyze("api_message")
+            db.vacuum_analyze("api_message")
             # A fresh connection: the keep-alive one was closed by gunicorn while we planned.
             # An untimed GET first, so the timed POST pays for the request, not for a worker's
             # first one.
             fresh = http.client.HTTPConnection(conn.host, conn.port, timeout=600)
             started = time.perf_counter()
             try:
-                request(fresh, "GET", f"/api/campaigns/{campaign_id}/", token=token)
+                processes.request(fresh, "GET", f"/api/campaigns/{campaign_id}/", token=token)
                 started = time.perf_counter()
-                status, body, elapsed = request(
+                status, body, elapsed = processes.request(
                     fresh,
                     "POST",
                     f"/api/campaigns/{campaign_id}/start/",
@@ -195,14 +124,8 @@ def queued_tasks(redis_url: str) -> dict[str, int]:
     return counts
 
 
-def flush_redis(redis_url: str) -> None:
-    import redis
-
-    redis.Redis.from_url(redis_url).flushdb()
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("--clients", type=int, default=1_000_000, help="the large audience")
     parser.add_argument("--starts", type=int, default=20, help="timed starts per audience")
     parser.add_argument("--warmup", type=int, default=3, help="untimed starts per audience")
@@ -224,26 +147,21 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(
             f"Redis at {redis_url} does not answer ({exc}); set BENCH_REDIS_URL"
         ) from None
-    url = common.setup_django(
-        extra_env={"CELERY_BROKER_URL": redis_url, "CELERY_TASK_ALWAYS_EAGER": "false"}
+    _, machine = common.begin(
+        f"start benchmark: audiences of {args.clients:,} and {SMALL_AUDIENCE:,}",
+        extra={"broker": redis_url},
+        extra_env={"CELERY_BROKER_URL": redis_url, "CELERY_TASK_ALWAYS_EAGER": "false"},
     )
-    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from api.services.campaigns import start_campaign
 
-    common.header(f"start benchmark: audiences of {args.clients:,} and {SMALL_AUDIENCE:,}")
-    machine = common.print_machine(
-        {"database": common.redact(url), "broker": redis_url, "git": common.git_revision()}
-    )
-    common.ensure_clients(args.clients, tag="bench")
-    common.ensure_clients(SMALL_AUDIENCE, tag="bench_small", phone_prefix="78")
-    common.reset_campaigns()
-    flush_redis(redis_url)
-    user, _ = get_user_model().objects.get_or_create(username=USERNAME)
-    user.set_password(PASSWORD)
-    user.save()
+    fixtures.ensure_clients(args.clients, tag="bench")
+    fixtures.ensure_clients(SMALL_AUDIENCE, tag="bench_small", phone_prefix="76")
+    fixtures.reset_campaigns()
+    processes.flush_redis(redis_url)
+    fixtures.api_user(USERNAME, PASSWORD)
 
     audiences = {"large": ("bench", args.clients), "small": ("bench_small", SMALL_AUDIENCE)}
     per_audience = args.warmup + args.starts
@@ -251,18 +169,18 @@ def main(argv: list[str] | None = None) -> int:
     service_ids = {name: draft_campaigns(tag, per_audience) for name, (tag, _) in audiences.items()}
 
     env = dict(os.environ)
-    port = free_port()
-    process = start_gunicorn(port, env)
+    port = processes.free_port()
+    process = processes.start_gunicorn(port, env)
     http_samples: dict[str, list[float]] = {name: [] for name in audiences}
     resend: dict = {}
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        token = obtain_token(conn, USERNAME, PASSWORD)
+        token = processes.obtain_token(conn, USERNAME, PASSWORD)
         for index in range(per_audience):
             order = ["large", "small"] if index % 2 == 0 else ["small", "large"]
             for name in order:
                 campaign_id = http_ids[name][index]
-                status, data, elapsed = request(
+                status, data, elapsed = processes.request(
                     conn, "POST", f"/api/campaigns/{campaign_id}/start/", {}, token
                 )
                 if status != 202:
@@ -273,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             resend = force_resend_scenario(conn, token, audiences, args.resends)
         conn.close()
     finally:
-        stop_gunicorn(process)
+        processes.stop(process)
 
     service_samples: dict[str, list[float]] = {name: [] for name in audiences}
     for index in range(per_audience):
@@ -307,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         f" reconcile_run: {tasks.get('api.tasks.reconcile_run', 0)} (expected {resends});"
         f" all tasks: {tasks}"
     )
-    flush_redis(redis_url)
-    common.reset_campaigns()
+    processes.flush_redis(redis_url)
+    fixtures.reset_campaigns()
 
     rows = []
     for label, samples in (
@@ -367,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
                 common.verdict(ok),
             ]
         )
-    common.print_table(["target", "measured", "verdict"], targets, title="Targets")
+    common.print_targets(targets)
     common.save_results(
         f"start-{args.clients}",
         {
@@ -379,8 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             "targets": targets,
         },
     )
-    failed = any(row[2] == "FAIL" for row in targets)
-    return 1 if failed and args.strict else 0
+    return common.exit_code(targets, args.strict)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ one UPDATE each (the triggers keep the counters through statements of 400,000 ro
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import os
 import re
@@ -30,18 +29,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench import common  # noqa: E402
-from bench.bench_start import free_port, obtain_token, start_gunicorn, stop_gunicorn  # noqa: E402
+from bench import common, db, fixtures, processes  # noqa: E402
 
 USERNAME, PASSWORD = "bench-stats", "bench-stats-password"
 
 
 def timed(func, calls: int) -> dict[str, float]:
-    samples = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        func()
-        samples.append(time.perf_counter() - started)
+    samples = common.time_calls(func, repeat=calls)
     return {"p50": common.percentile(samples, 50), "p99": common.percentile(samples, 99)}
 
 
@@ -88,36 +82,36 @@ def build_fixture(messages: int, campaigns: int) -> int:
     from api.models import Campaign, CampaignRun
     from api.services.planning import plan_run
 
-    common.ensure_clients(messages, tag="bench")
-    common.ensure_clients(5, tag="bench_tiny", phone_prefix="77")
-    common.reset_campaigns()
+    fixtures.ensure_clients(messages, tag="bench")
+    fixtures.ensure_clients(5, tag="bench_tiny", phone_prefix="77")
+    fixtures.reset_campaigns()
     started = time.perf_counter()
-    big, run = common.create_campaign_and_run(tag="bench")
+    big, run = fixtures.create_campaign_and_run(tag="bench")
     Campaign.objects.filter(pk=big.pk).update(time_interval_start=None, time_interval_end=None)
     plan_run(run_id=run.id)
-    sent = common.execute(
+    sent = db.execute(
         "UPDATE api_message SET status = 'sent', sent_at = now() WHERE run_id = %s"
         " AND client_id %% 100 < 40",
         [run.id],
     )
-    failed = common.execute(
+    failed = db.execute(
         "UPDATE api_message SET status = 'failed' WHERE run_id = %s AND client_id %% 100 >= 95",
         [run.id],
     )
     for _ in range(campaigns - 1):
-        _, tiny = common.create_campaign_and_run(tag="bench_tiny")
+        _, tiny = fixtures.create_campaign_and_run(tag="bench_tiny")
         plan_run(run_id=tiny.id)
     print(
         f"fixture: run of {messages:,} ({sent:,} sent, {failed:,} failed) and"
         f" {campaigns - 1} small campaigns in {time.perf_counter() - started:.1f} s"
         f" ({CampaignRun.objects.count()} runs)"
     )
-    common.vacuum_analyze("api_runstatuscount", "api_campaignrun", "api_campaign")
+    db.vacuum_analyze("api_runstatuscount", "api_campaignrun", "api_campaign")
     return big.id
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--campaigns", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=10, help="per wrk run")
@@ -134,16 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     if not shutil.which("wrk"):
         raise SystemExit("needs wrk on the PATH: apt-get install wrk")
 
-    url = common.setup_django(extra_env={"DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING"})
-    from django.contrib.auth import get_user_model
+    _, machine = common.begin(
+        f"stats benchmark: a run of {args.messages:,}, {args.campaigns} campaigns",
+        extra_env={"DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING"},
+    )
     from django.db.models import Count
 
     from api import selectors
     from api.models import Campaign, CampaignRun, Message
     from api.services import counters
 
-    common.header(f"stats benchmark: a run of {args.messages:,}, {args.campaigns} campaigns")
-    machine = common.print_machine({"database": common.redact(url), "git": common.git_revision()})
     campaign_id = build_fixture(args.messages, args.campaigns)
     campaign = Campaign.objects.get(pk=campaign_id)
     big_run = list(CampaignRun.objects.filter(campaign=campaign).values_list("id", flat=True))
@@ -169,19 +163,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"recount / counters (campaign stats, p50): {recount_ratio:,.0f}x")
 
-    user, _ = get_user_model().objects.get_or_create(username=USERNAME)
-    user.set_password(PASSWORD)
-    user.save()
+    fixtures.api_user(USERNAME, PASSWORD)
     env = {**os.environ, "DJANGO_DEBUG": "false", "LOG_LEVEL": "WARNING"}
     # A key of the length a deployment uses (PyJWT warns on every decode below 32 bytes).
     env.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key-" + "x" * 40)
-    port = free_port()
-    process = start_gunicorn(port, env)
+    port = processes.free_port()
+    process = processes.start_gunicorn(port, env)
     base = f"http://127.0.0.1:{port}/api/campaigns"
     one_url, every_url = f"{base}/{campaign_id}/stats/", f"{base}/stats/"
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        token = obtain_token(conn, USERNAME, PASSWORD)
+        token = processes.obtain_token(conn, USERNAME, PASSWORD)
         for url in (one_url, every_url):  # warm-up: connections, caches, first requests
             wrk(url, token, connections=16, seconds=2)
         one_rounds, every_rounds = [], []
@@ -197,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         every_flat = wrk(every_url, token, connections=4, seconds=args.seconds)
         clients = wrk(f"http://127.0.0.1:{port}/api/clients/", token, connections=16, seconds=5)
     finally:
-        stop_gunicorn(process)
+        processes.stop(process)
 
     def row(name, r):
         return (name, f"{r['rps']:.0f}", common.ms(r["p50"]), common.ms(r["p99"]), r["errors"]) + (

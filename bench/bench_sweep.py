@@ -25,13 +25,12 @@ pile up, then measured again after VACUUM (the case for per-table autovacuum set
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import common  # noqa: I001 - the path line above must run first
+from bench import common, db, fixtures  # noqa: I001 - the path line above must run first
 
 TARGET_EMPTY_SWEEP_MS = 20.0
 BATCH = 500
@@ -47,10 +46,10 @@ def build_fixture(messages: int, sent: int) -> dict:
     from api.services.planning import plan_run
     from api.services.sql.partitions import create_run_partition
 
-    common.ensure_clients(max(messages, sent + 1_010), tag="bench")
-    common.reset_campaigns()
+    fixtures.ensure_clients(max(messages, sent + 1_010), tag="bench")
+    fixtures.reset_campaigns()
     # Run A: the real planner, a campaign starting in a day -> N pending, none due.
-    _, run_a = common.create_campaign_and_run(tag="bench", start_in_seconds=86_400, days=3)
+    _, run_a = fixtures.create_campaign_and_run(tag="bench", start_in_seconds=86_400, days=3)
     with common.stopwatch() as elapsed:
         planned = plan_run(run_id=run_a.id).planned
     print(f"fixture: run A planned {planned:,} pending messages in {elapsed():.1f} s")
@@ -59,14 +58,14 @@ def build_fixture(messages: int, sent: int) -> dict:
     # is read and the primary key walks it in client order.
     if planned > messages:
         low, high = run_message_ids(run_a.id)
-        common.execute(
+        db.execute(
             "DELETE FROM api_message WHERE id >= %s AND id < %s AND id > ("
             " SELECT id FROM api_message WHERE id >= %s AND id < %s ORDER BY id"
             " OFFSET %s LIMIT 1)",
             [low, high, low, high, messages - 1],
         )
     # Run B: running, mostly sent; 10 pending retries and 1,000 live leases at the end.
-    _, run_b = common.create_campaign_and_run(
+    _, run_b = fixtures.create_campaign_and_run(
         tag="bench", campaign_status=CampaignStatus.RUNNING, run_status=RunStatus.RUNNING
     )
     run_b.planned_at = timezone.now()
@@ -94,8 +93,8 @@ def build_fixture(messages: int, sent: int) -> dict:
     with transaction.atomic():
         create_run_partition(run_b.id, load=load)
     flush_stats()
-    common.vacuum_analyze("api_message", "api_campaignrun", "api_campaign")
-    counts = dict(common.fetchall("SELECT status, count(*) FROM api_message GROUP BY status"))
+    db.vacuum_analyze("api_message", "api_campaignrun", "api_campaign")
+    counts = dict(db.fetchall("SELECT status, count(*) FROM api_message GROUP BY status"))
     print(f"fixture: api_message by status {counts}")
     return {"run_a": run_a.id, "run_b": run_b.id, "counts": counts}
 
@@ -104,7 +103,7 @@ def build_fixture(messages: int, sent: int) -> dict:
 def message_indexes() -> list[list[str]]:
     """The parent's (partitioned) indexes, each sized as the sum of its partitions' indexes."""
     sizes = dict(
-        common.fetchall(
+        db.fetchall(
             "SELECT c.relname, (SELECT coalesce(sum(pg_relation_size(t.relid)), 0)"
             "  FROM pg_partition_tree(i.indexrelid) AS t WHERE t.isleaf)"
             " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
@@ -118,7 +117,7 @@ def message_indexes() -> list[list[str]]:
             index["definition"].split(" USING ", 1)[-1],
             index["covered_by"] or "",
         ]
-        for index in common.table_indexes("api_message")
+        for index in db.table_indexes("api_message")
     ]
 
 
@@ -126,7 +125,7 @@ def table_state() -> str:
     """Heap, index, live and dead figures summed over api_message's partitions (the
     partitioned parent has no storage and no row in pg_stat_user_tables)."""
     flush_stats()
-    row = common.fetchall(
+    row = db.fetchall(
         "SELECT count(*), pg_size_pretty(coalesce(sum(pg_relation_size(t.relid)), 0)),"
         " pg_size_pretty(coalesce(sum(pg_indexes_size(t.relid)), 0)),"
         " coalesce(sum(s.n_live_tup), 0), coalesce(sum(s.n_dead_tup), 0)"
@@ -143,13 +142,13 @@ def flush_stats() -> None:
     """This session's row counts reach pg_stat_user_tables at most once a second: push them
     out now (Postgres 15+), so figures read next are current, and a VACUUM's live count is not
     later inflated by inserts flushed after it."""
-    if int(common.fetchval("SHOW server_version_num")) >= 150000:
-        common.execute("SELECT pg_stat_force_next_flush()")
+    if int(db.fetchval("SHOW server_version_num")) >= 150000:
+        db.execute("SELECT pg_stat_force_next_flush()")
 
 
 def partition_options() -> str:
     """The partitions' storage parameters (a partitioned parent cannot hold any)."""
-    rows = common.fetchall(
+    rows = db.fetchall(
         "SELECT DISTINCT array_to_string(c.reloptions, ', ')"
         " FROM pg_partition_tree('api_message') AS t JOIN pg_class c ON c.oid = t.relid"
         " WHERE t.isleaf"
@@ -182,15 +181,8 @@ def claim_select_sql() -> tuple[str, list]:
 
 def explain(sql: str, params: list) -> list[str]:
     """EXPLAIN (ANALYZE, BUFFERS) in a transaction that is rolled back."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("BEGIN")
-        try:
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-            return [row[0] for row in cursor.fetchall()]
-        finally:
-            cursor.execute("ROLLBACK")
+    with db.rolled_back():
+        return [row[0] for row in db.fetchall("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)]
 
 
 def claim_full_sql_plan() -> list[str]:
@@ -278,13 +270,8 @@ def finish_checks(
     run still holds, each case set up in a transaction that is rolled back. Returns the timings
     and the plan of the nothing-open case: there the pending and sending probes find nothing
     and the paused probe (no index) reads the whole partition, once, on the run's last sweep."""
-    from django.db import transaction
-
     from api.message_ids import run_message_ids
     from api.services.dispatch.sweep import run_has_open_messages
-
-    class _Rollback(Exception):
-        pass
 
     low, high = run_message_ids(run_b)
     to_sent = (
@@ -300,20 +287,16 @@ def finish_checks(
     timings: dict[str, list[float]] = {}
     plans: list[list[str]] = []
     for label, run_id, statuses, expected in cases:
-        try:
-            with transaction.atomic():
-                if statuses:
-                    common.execute(to_sent, [low, high, statuses])
-                if run_has_open_messages(run_id) is not expected:
-                    raise SystemExit(f"run_has_open_messages({label}) is not {expected}")
-                timings[label] = common.time_calls(
-                    lambda run_id=run_id: run_has_open_messages(run_id), repeat=calls, warmup=2
-                )
-                if not expected:
-                    plans = common.explain_captured(lambda: run_has_open_messages(run_b))
-                raise _Rollback
-        except _Rollback:
-            pass
+        with db.rolled_back():
+            if statuses:
+                db.execute(to_sent, [low, high, statuses])
+            if run_has_open_messages(run_id) is not expected:
+                raise SystemExit(f"run_has_open_messages({label}) is not {expected}")
+            timings[label] = common.time_calls(
+                lambda run_id=run_id: run_has_open_messages(run_id), repeat=calls, warmup=2
+            )
+            if not expected:
+                plans = db.explain_captured(lambda: run_has_open_messages(run_b))
     return timings, plans
 
 
@@ -322,7 +305,7 @@ def make_due(run_id: int, count: int) -> list[int]:
     from api.message_ids import run_message_ids
 
     low, high = run_message_ids(run_id)
-    rows = common.fetchall(
+    rows = db.fetchall(
         "UPDATE api_message SET next_attempt_at = now() - interval '1 minute'"
         " WHERE id >= %s AND id < %s AND id IN (SELECT id FROM api_message"
         " WHERE id >= %s AND id < %s AND status = 'pending' ORDER BY id LIMIT %s) RETURNING id",
@@ -337,17 +320,17 @@ def claim_with_due(run_id: int, calls: int) -> tuple[list[float], list[str]]:
     from api.services import dispatch
 
     ids = make_due(run_id, BATCH)
-    common.vacuum_analyze("api_message")
+    db.vacuum_analyze("api_message")
     plan = claim_full_sql_plan()
 
     def reset():
-        common.execute(
+        db.execute(
             "UPDATE api_message SET status = 'pending', next_attempt_at = now() - interval"
             " '1 minute', lease_expires_at = NULL, claim_token = NULL, attempts = 0"
             " WHERE id = ANY(%s)",
             [ids],
         )
-        common.execute("VACUUM api_message")
+        db.execute("VACUUM api_message")
 
     def claim():
         _, claimed = dispatch.claim_due_messages(limit=BATCH)
@@ -356,12 +339,12 @@ def claim_with_due(run_id: int, calls: int) -> tuple[list[float], list[str]]:
 
     samples = common.time_calls(claim, repeat=calls, warmup=1, before=reset)
     # Leave them non-due again.
-    common.execute(
+    db.execute(
         "UPDATE api_message SET status = 'pending', next_attempt_at = now() + interval '1 day',"
         " lease_expires_at = NULL, claim_token = NULL, attempts = 0 WHERE id = ANY(%s)",
         [ids],
     )
-    common.vacuum_analyze("api_message")
+    db.vacuum_analyze("api_message")
     return samples, plan
 
 
@@ -379,7 +362,7 @@ def dead_rows(run_id: int, dead: int, calls: int, *, hold_snapshot: bool) -> dic
     from api.services import dispatch
 
     ids = make_due(run_id, dead)
-    common.vacuum_analyze("api_message")
+    db.vacuum_analyze("api_message")
     holder = None
     if hold_snapshot:
         holder = psycopg.connect(
@@ -397,7 +380,7 @@ def dead_rows(run_id: int, dead: int, calls: int, *, hold_snapshot: bool) -> dic
                 break
             batches.append((done, elapsed()))
             # What record_transitions does for a sent batch: one UPDATE by primary key.
-            common.execute(
+            db.execute(
                 "UPDATE api_message SET status = 'sent', sent_at = now(), lease_expires_at = NULL,"
                 " claim_token = NULL, last_error = '' WHERE id = ANY(%s) AND status = 'sending'",
                 [[m.id for m in claimed]],
@@ -417,16 +400,16 @@ def dead_rows(run_id: int, dead: int, calls: int, *, hold_snapshot: bool) -> dic
             holder.close()
     empty_released = common.time_calls(empty_claim, repeat=calls, warmup=1)
     with common.stopwatch() as vacuum_elapsed:
-        common.execute("VACUUM api_message")
+        db.execute("VACUUM api_message")
     empty_vacuumed = common.time_calls(empty_claim, repeat=calls, warmup=1)
     plan_vacuumed = explain(*claim_select_sql())
     # Put the messages back as non-due pending rows for what follows.
-    common.execute(
+    db.execute(
         "UPDATE api_message SET status = 'pending', next_attempt_at = now() + interval '1 day',"
         " sent_at = NULL, attempts = 0 WHERE id = ANY(%s)",
         [ids],
     )
-    common.vacuum_analyze("api_message")
+    db.vacuum_analyze("api_message")
     return {
         "hold_snapshot": hold_snapshot,
         "dead": done,
@@ -449,7 +432,7 @@ def batch_latency_at(batches: list[tuple[int, float]], dead_before: int) -> floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = common.arguments(__doc__)
     parser.add_argument("--messages", type=int, default=1_000_000, help="non-due pending rows")
     parser.add_argument("--sent", type=int, default=200_000, help="sent rows of a live run")
     parser.add_argument("--calls", type=int, default=50, help="calls per median")
@@ -459,15 +442,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     args = parser.parse_args(argv)
 
-    url = common.setup_django()
-    common.header(f"sweep benchmark: {args.messages:,} non-due pending messages")
-    machine = common.print_machine({"database": common.redact(url), "git": common.git_revision()})
+    _, machine = common.begin(f"sweep benchmark: {args.messages:,} non-due pending messages")
     fixture = build_fixture(args.messages, args.sent)
     print(f"api_message: {table_state()}")
     print(
         f"api_message partitions' storage options: {partition_options()};"
-        f" server autovacuum={common.fetchval('SHOW autovacuum')}"
-        f" (naptime {common.fetchval('SHOW autovacuum_naptime')})"
+        f" server autovacuum={db.fetchval('SHOW autovacuum')}"
+        f" (naptime {db.fetchval('SHOW autovacuum_naptime')})"
     )
     common.print_table(
         ["index", "size", "definition", "redundant (covered by)"],
@@ -501,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
         ("api.tasks.sweep() (each statement on api_message)", tasks.sweep),
         (UNPRUNED_DUE_CHECK, due_exists_unpruned),
     ):
-        for lines in common.explain_captured(func):
+        for lines in db.explain_captured(func):
             if "api_message" in lines[0]:
                 sql = lines[0] if len(lines[0]) <= 400 else lines[0][:400] + " ..."
                 print_plan(f"EXPLAIN (ANALYZE, BUFFERS) in {name}:\n  {sql}", lines[1:])
@@ -584,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
             common.verdict(claim_ms < TARGET_EMPTY_SWEEP_MS),
         ],
     ]
-    common.print_table(["target", "measured (median)", "verdict"], targets, title="Targets")
+    common.print_targets(targets, measured="measured (median)")
     common.save_results(
         f"sweep-{args.messages}",
         {
@@ -597,8 +578,7 @@ def main(argv: list[str] | None = None) -> int:
             "targets": targets,
         },
     )
-    failed = any(row[2] == "FAIL" for row in targets)
-    return 1 if failed and args.strict else 0
+    return common.exit_code(targets, args.strict)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
-"""Shared helpers for the benchmark scripts: database setup, fixtures, timing, memory, output.
+"""Shared harness of the benchmark scripts: Django setup, timing, memory, output, results.
 
 Every script calls `setup_django()` first. It points Django at a dedicated Postgres database
 (`BENCH_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/tds_bench), creates it when
 missing, runs the migrations and returns. Nothing here is imported by the service itself.
+The database helpers are in bench/db.py, the fixtures in bench/fixtures.py, and the processes a
+benchmark starts (gunicorn, the sink, workers) in bench/processes.py.
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import os
@@ -19,36 +22,12 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+
+from bench.db import ensure_database, postgres_settings, redact
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/tds_bench"
-
-# 20 real IANA zones: whole, half and quarter-hour offsets, with and without DST, both
-# hemispheres, so the planner really computes 20 different sending instants.
-BENCH_TIMEZONES = (
-    "UTC",
-    "Europe/Moscow",
-    "Europe/London",
-    "Europe/Berlin",
-    "Europe/Kaliningrad",
-    "Europe/Samara",
-    "Asia/Yekaterinburg",
-    "Asia/Omsk",
-    "Asia/Novosibirsk",
-    "Asia/Krasnoyarsk",
-    "Asia/Irkutsk",
-    "Asia/Yakutsk",
-    "Asia/Vladivostok",
-    "Asia/Kamchatka",
-    "Asia/Kolkata",
-    "Asia/Kathmandu",
-    "America/New_York",
-    "America/Los_Angeles",
-    "America/Sao_Paulo",
-    "Australia/Adelaide",
-)
 
 
 # --- database and Django -------------------------------------------------------------------
@@ -56,31 +35,19 @@ def bench_database_url() -> str:
     return os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
-def ensure_database(url: str) -> bool:
-    """Create the database named in `url` when it does not exist; True when created."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name:
-        raise SystemExit(f"BENCH_DATABASE_URL has no database name: {url}")
-    admin_url = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
-    admin_url = admin_url.replace("postgres://", "postgresql://", 1)
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=5) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists:
-            return False
-        conn.execute(f'CREATE DATABASE "{name}"')  # noqa: S608 - name from the operator's URL
-    return True
-
-
-def setup_django(*, extra_env: dict[str, str] | None = None, migrate: bool = True) -> str:
+def setup_django(
+    *,
+    extra_env: dict[str, str] | None = None,
+    migrate: bool = True,
+    database_url: str | None = None,
+) -> str:
     """Point Django at the bench database (created if missing), migrate, django.setup().
 
     `extra_env` is applied before the settings are read (e.g. CELERY_BROKER_URL).
+    `database_url` replaces BENCH_DATABASE_URL (the scripts with a database of their own).
     Returns the database URL in use.
     """
-    url = bench_database_url()
+    url = database_url or bench_database_url()
     if not url.startswith(("postgres://", "postgresql://")):
         raise SystemExit(f"The benchmarks need Postgres; BENCH_DATABASE_URL={url}")
     os.environ["DJANGO_SETTINGS_MODULE"] = "Work.settings"
@@ -105,254 +72,18 @@ def setup_django(*, extra_env: dict[str, str] | None = None, migrate: bool = Tru
     return url
 
 
-def redact(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return url
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The script's parser, described by its docstring's first line."""
+    return argparse.ArgumentParser(description=doc.split("\n")[0])
 
 
-def execute(sql: str, params: Sequence | None = None) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
-
-
-def fetchall(sql: str, params: Sequence | None = None) -> list[tuple]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-def fetchval(sql: str, params: Sequence | None = None):
-    rows = fetchall(sql, params)
-    return rows[0][0] if rows else None
-
-
-def vacuum_analyze(*tables: str) -> None:
-    """VACUUM cannot run in a transaction; Django's connection is in autocommit here."""
-    for table in tables:
-        execute(f"VACUUM ANALYZE {table}")  # noqa: S608 - table names are constants
-
-
-def checkpoint() -> None:
-    """Flush dirty pages so one measurement does not pay for the previous one's writes."""
-    execute("CHECKPOINT")
-
-
-@contextmanager
-def wal_probe():
-    """with wal_probe() as probe: ...; probe() -> {"wal_mb": WAL written (all sessions),
-    "checkpoints": checkpoints that started meanwhile}. Shows when a statement's cost includes
-    a checkpoint it triggered (max_wal_size) and how much WAL each index adds."""
-    query = (
-        "SELECT pg_current_wal_insert_lsn(), checkpoints_timed + checkpoints_req"
-        " FROM pg_stat_bgwriter"
-    )
-    execute("SELECT pg_stat_clear_snapshot()")
-    lsn_before, checkpoints_before = fetchall(query)[0]
-    result: dict[str, float] = {}
-
-    def probe() -> dict[str, float]:
-        return result
-
-    yield probe
-    execute("SELECT pg_stat_clear_snapshot()")
-    lsn_after, checkpoints_after = fetchall(query)[0]
-    wal = fetchval("SELECT pg_wal_lsn_diff(%s, %s)", [lsn_after, lsn_before])
-    result["wal_mb"] = float(wal) / 1e6
-    result["checkpoints"] = checkpoints_after - checkpoints_before
-
-
-def postgres_settings() -> dict[str, str]:
-    names = (
-        "server_version",
-        "shared_buffers",
-        "work_mem",
-        "maintenance_work_mem",
-        "max_wal_size",
-        "synchronous_commit",
-        "autovacuum",
-        "jit",
-    )
-    rows = fetchall(
-        "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s)", [list(names)]
-    )
-    return dict(rows)
-
-
-def table_indexes(table: str) -> list[dict]:
-    """The table's indexes in creation order, each with `covered_by`: the index that makes it
-    redundant (same predicate, its columns a prefix of the other's), or None."""
-    rows = fetchall(
-        "SELECT c.relname, i.indisunique, i.indisprimary, pg_get_expr(i.indpred, i.indrelid),"
-        " i.indexprs IS NOT NULL,"
-        " ARRAY(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)"
-        "       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
-        "       ORDER BY k.ord),"
-        " pg_get_indexdef(i.indexrelid), pg_relation_size(i.indexrelid)"
-        " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-        " WHERE i.indrelid = %s::regclass ORDER BY c.oid",
-        [table],
-    )
-    indexes = [
-        {
-            "name": name,
-            "unique": unique,
-            "primary": primary,
-            "predicate": predicate,
-            "expressions": expressions,
-            "columns": list(columns),
-            "definition": definition,
-            "bytes": size,
-            "covered_by": None,
-        }
-        for name, unique, primary, predicate, expressions, columns, definition, size in rows
-    ]
-    for position, index in enumerate(indexes):
-        if index["unique"] or index["expressions"]:
-            continue
-        for other_position, other in enumerate(indexes):
-            if other is index or other["expressions"] or other["predicate"] != index["predicate"]:
-                continue
-            cols, other_cols = index["columns"], other["columns"]
-            if other_cols[: len(cols)] != cols:
-                continue
-            # A longer index covers a shorter one; of two identical ones the older covers.
-            if len(other_cols) > len(cols) or other_position < position:
-                index["covered_by"] = other["name"]
-                break
-    return indexes
-
-
-# --- fixtures ------------------------------------------------------------------------------
-def ensure_clients(count: int, *, tag: str = "bench", phone_prefix: str = "79") -> int:
-    """Exactly `count` active clients with `tag`, spread evenly over BENCH_TIMEZONES.
-
-    Reused when already there (the fixture for 1M clients takes a few seconds); rebuilt with
-    one set-based INSERT ... SELECT generate_series otherwise. Phone numbers are
-    `phone_prefix` + a zero-padded counter, so fixtures with different prefixes never collide.
-    """
-    existing = fetchval(
-        "SELECT count(*) FROM api_client WHERE tag = %s AND deleted_at IS NULL", [tag]
-    )
-    if existing == count:
-        return 0
-    started = time.perf_counter()
-    execute("DELETE FROM api_client WHERE tag = %s", [tag])
-    digits = 11 - len(phone_prefix)
-    execute(
-        "INSERT INTO api_client (phone_number, mobile_operator_code, tag, timezone,"
-        " created_at, updated_at, deleted_at)"
-        " SELECT %s || lpad(i::text, %s, '0'), '9' || lpad((i %% 100)::text, 2, '0'), %s,"
-        " (%s::text[])[1 + i %% %s], now(), now(), NULL"
-        " FROM generate_series(1, %s) AS i",
-        [phone_prefix, digits, tag, list(BENCH_TIMEZONES), len(BENCH_TIMEZONES), count],
-    )
-    vacuum_analyze("api_client")
-    print(f"fixture: {count:,} clients tagged {tag!r} in {time.perf_counter() - started:.1f} s")
-    return count
-
-
-def message_partitions() -> list[str]:
-    """The partitions of api_message (one per run: `api_message_r<run id>`), by name."""
-    rows = fetchall(
-        "SELECT relid::regclass::text FROM pg_partition_tree('api_message') WHERE isleaf"
-        " ORDER BY relid"
-    )
-    return [name for (name,) in rows]
-
-
-def drop_message_partitions() -> int:
-    """Drop every partition of api_message (TRUNCATE empties them but keeps them); returns
-    how many. One DROP per statement, so no transaction holds every partition's lock."""
-    names = message_partitions()
-    for name in names:
-        execute(f"DROP TABLE IF EXISTS {name}")  # noqa: S608 - names read from the catalog
-    return len(names)
-
-
-def reset_campaigns() -> None:
-    """Empty messages (their partitions dropped), runs and campaigns (clients are kept: they
-    are the slow fixture)."""
-    drop_message_partitions()
-    execute("TRUNCATE api_message, api_runstatuscount, api_campaignrun, api_campaign")
-
-
-def explain_captured(
-    func: Callable[[], object],
-    *,
-    analyze: bool = True,
-    between: Callable[[], object] | None = None,
-) -> list[list[str]]:
-    """Run `func` once inside a rolled-back transaction, capturing its SQL; then EXPLAIN
-    (ANALYZE, BUFFERS) each captured statement, also rolled back. One plan per statement,
-    each [sql, plan lines...]. `between` runs after the capture (e.g. a VACUUM, so the
-    EXPLAIN does not wade through the rows the capture wrote and rolled back)."""
-    from django.db import connection, transaction
-    from django.test.utils import CaptureQueriesContext
-
-    class _Rollback(Exception):
-        pass
-
-    try:
-        with transaction.atomic(), CaptureQueriesContext(connection) as captured:
-            func()
-            raise _Rollback
-    except _Rollback:
-        pass
-    if between is not None:
-        between()
-    plans = []
-    options = "ANALYZE, BUFFERS, COSTS OFF" if analyze else "COSTS OFF"
-    for query in captured.captured_queries:
-        sql = query["sql"]
-        if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "WITH", "INSERT", "DELETE")):
-            continue
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(f"EXPLAIN ({options}) {sql}")
-                lines = [sql] + [row[0] for row in cursor.fetchall()]
-                raise _Rollback
-        except _Rollback:
-            plans.append(lines)
-    return plans
-
-
-def create_campaign_and_run(
-    *,
-    tag: str = "bench",
-    days: float = 3,
-    start_in_seconds: float = 0,
-    campaign_status: str = "scheduled",
-    run_status: str = "scheduled",
-):
-    """A campaign with a 09:00-21:00 daily window starting now (+ start_in_seconds) and ending
-    `days` later, and its first run."""
-    from datetime import time as wall_time
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from api.models import Campaign, CampaignRun
-
-    start = timezone.now() + timedelta(seconds=start_in_seconds)
-    campaign = Campaign.objects.create(
-        text_message="Benchmark message",
-        start_datetime=start,
-        end_datetime=start + timedelta(days=days),
-        time_interval_start=wall_time(9, 0),
-        time_interval_end=wall_time(21, 0),
-        tag=tag,
-        status=campaign_status,
-    )
-    run = CampaignRun.objects.create(campaign=campaign, number=1, status=run_status)
-    return campaign, run
+def begin(title: str, *, extra: dict[str, str] | None = None, **setup) -> tuple[str, dict]:
+    """setup_django(**setup), the title, then the machine, the database (and `extra`) and the
+    git revision; returns (database URL, machine info)."""
+    url = setup_django(**setup)
+    header(title)
+    machine = print_machine({"database": redact(url), **(extra or {}), "git": git_revision()})
+    return url, machine
 
 
 # --- timing --------------------------------------------------------------------------------
@@ -492,6 +223,16 @@ def _numeric(cell: str) -> bool:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
+
+
+def print_targets(targets: Sequence[Sequence], *, measured: str = "measured") -> None:
+    """The targets table: rows of [target, measured, verdict]."""
+    print_table(["target", measured, "verdict"], targets, title="Targets")
+
+
+def exit_code(targets: Iterable[Sequence], strict: bool) -> int:
+    """1 when `strict` and a target's verdict is FAIL, else 0."""
+    return 1 if strict and any(row[2] == "FAIL" for row in targets) else 0
 
 
 def header(title: str) -> None:

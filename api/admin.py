@@ -11,6 +11,7 @@ from .models import (
     RunStatusCount,
 )
 from .phones import mask_phone
+from .selectors import RUN_SUMMARY_FIELDS
 
 _UNSENT = [MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.CANCELLED]
 
@@ -70,14 +71,7 @@ class RunInline(admin.TabularInline):
     model = CampaignRun
     extra = 0
     can_delete = False
-    fields = (
-        "number",
-        "status",
-        "planned_messages",
-        "skipped_clients",
-        "created_at",
-        "finished_at",
-    )
+    fields = RUN_SUMMARY_FIELDS[1:]  # what the stats show of a run, its id aside
     readonly_fields = fields
 
 

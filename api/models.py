@@ -1,5 +1,8 @@
 """Clients, campaigns, their runs and the messages each run plans.
 
+(One module past ~250 lines on purpose: Django's app registry and the migrations name these
+models by `api.models`; the rules live in api/domain, the ids in api/message_ids.)
+
 The message table is the schedule: a pending row with `next_attempt_at <= now` is due, and the
 dispatcher claims due rows in batches. Its foreign keys are kept by the application, not by the
 database (`db_constraint=False`): measured on Postgres 15, FK checks triple the cost of planning

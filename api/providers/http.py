@@ -9,6 +9,9 @@ were written is sent again only through our backoff, counted as an attempt.
 
 Every message gets its own outcome: whatever goes wrong while sending one (any exception, a
 broken reply) is that message's retry, or its failure when our own data is at fault.
+
+(Past ~250 lines: the one protocol client, its timeouts, cool-down and reply classification
+read best together; they share the session and loop state.)
 """
 
 from __future__ import annotations

@@ -95,7 +95,8 @@ def _insert_messages(run: CampaignRun, times: dict[str, datetime], now: datetime
 
 
 def plan_run(*, run_id: int) -> PlanResult:
-    """Create the run's messages and mark it running. Safe to run twice: the second is a no-op."""
+    """Create the run's messages and mark it running. Safe to run twice: the second is a no-op.
+    (One transaction from the row lock to the run's new status: kept whole on purpose.)"""
     started = time.perf_counter()
     now = timezone.now()
     with transaction.atomic():

@@ -86,9 +86,9 @@ def redis_url_if_reachable() -> str | None:
 def _skip_without_services(request):
     """`postgres` / `redis` markers: skip with the reason when the service is not there."""
     if request.node.get_closest_marker("postgres"):
-        from django.db import connection
+        from api.services.sql import backend
 
-        if connection.vendor != "postgresql":
+        if backend().name != "postgresql":
             pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (make test does)")
     if request.node.get_closest_marker("redis") and not redis_url_if_reachable():
         pytest.skip(f"needs Redis at {TEST_REDIS_URL} (set TEST_REDIS_URL)")

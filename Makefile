@@ -34,9 +34,9 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/black .
 
-## A development SMS gateway on :9000 (point SMS_GATEWAY_URL at it).
+## A development SMS gateway on :$GATEWAY_PORT, default 9000 (point SMS_GATEWAY_URL at it).
 gateway: install
-	$(BIN)/python manage.py fake_gateway --port 9000
+	$(BIN)/python manage.py fake_gateway --port $${GATEWAY_PORT:-9000}
 
 bench: install
 	$(BIN)/python bench/run_all.py

@@ -61,8 +61,14 @@ from api.logs import logging_config  # noqa: E402 - Django-free
 _log_format = (os.environ.get("LOG_FORMAT") or "plain").strip().lower()
 if _log_format == "json":
     _config = logging_config("json", (os.environ.get("LOG_LEVEL") or "INFO").upper())
-    _gunicorn = {"handlers": ["console"], "level": "INFO", "propagate": False}
-    _config["loggers"].update({"gunicorn.error": _gunicorn, "gunicorn.access": _gunicorn})
+    _config["loggers"].update(
+        {
+            "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            # With a logging config gunicorn logs access lines whatever `accesslog` says: the
+            # API's own access line (request id, route) replaces them.
+            "gunicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        }
+    )
     logconfig_dict = _config
     accesslog = None
 else:

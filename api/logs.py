@@ -2,8 +2,8 @@
 
 json: one JSON object per line (python-json-logger) with `time`, `level`, `logger`, `message`,
 and, wherever they apply, `campaign_id`, `run_id`, `message_id`, `client_id` (passed as
-`extra=`) and the API's `request_id`. Phone numbers are masked in the message and in
-tracebacks whatever the call site wrote; tokens are never logged. Django-free: gunicorn's
+`extra=`) and the API's `request_id`. Phone numbers are masked where they are logged, and in
+tracebacks whatever raised; tokens are never logged. Django-free: gunicorn's
 config imports it before Django is set up.
 """
 
@@ -44,7 +44,10 @@ class JsonFormatter(_JsonFormatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s", *args, **kwargs)
 
     def process_log_record(self, log_data):
-        for key in ("message", "exc_info", "stack_info"):
+        # Tracebacks may quote input (a phone in an error message); our own messages mask
+        # phones where they log them, and scrubbing every long number there would also mask
+        # message ids, task ids and durations (the ids a reader follows).
+        for key in ("exc_info", "stack_info"):
             value = log_data.get(key)
             if isinstance(value, str):
                 log_data[key] = scrub_phones(value, min_digits=7)

@@ -17,5 +17,6 @@ class ConsoleProvider(BaseProvider):
                 sms.message_id,
                 mask_phone(sms.phone),
                 len(sms.text),
+                extra={"message_id": sms.message_id},
             )
         return [SendResult(sms.message_id, Outcome.SENT) for sms in messages]

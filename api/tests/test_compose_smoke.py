@@ -298,6 +298,7 @@ def test_the_compose_commands_deliver_a_campaign(tmp_path, django_db_blocker):
     assert created and all(line.get("request_id") for line in created)
     access = [line for name, line in lines if line.get("logger") == "api.access"]
     assert any(line.get("route") == "campaign-stats" for line in access)
+    assert not [line for _, line in lines if line.get("logger") == "gunicorn.access"]  # once
     planned = [line for _, line in lines if line["message"].startswith("run planned")]
     assert planned[0]["campaign_id"] == campaign["id"]
 

@@ -179,36 +179,34 @@ def claim_select_sql() -> tuple[str, list]:
     return sql, [MessageStatus.PENDING, timezone.now(), BATCH]
 
 
-def explain(sql: str, params: list) -> list[str]:
+def explain(sql: str, params) -> list[str]:
     """EXPLAIN (ANALYZE, BUFFERS) in a transaction that is rolled back."""
     with db.rolled_back():
         return [row[0] for row in db.fetchall("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)]
 
 
 def claim_full_sql_plan() -> list[str]:
-    """EXPLAIN ANALYZE of the real claim statement (dispatch._claim_sql over the running
+    """EXPLAIN ANALYZE of the real claim statement (claims.claim_statement over the running
     runs' id ranges, as claim_due_messages builds it), rolled back."""
     import secrets
     from datetime import timedelta
 
     from django.utils import timezone
 
-    from api.models import MessageStatus
-    from api.services.dispatch.claims import _claim_sql
+    from api.services.dispatch.claims import claim_statement
 
     now = timezone.now()
-    params = [
-        MessageStatus.SENDING,
-        now + timedelta(seconds=300),
-        secrets.randbits(62),
-        MessageStatus.PENDING,
-        now,
-        BATCH,
-    ]
     run_ids, _ = running_ranges()
     if not run_ids:
         return ["(no running run: claim_due_messages returns before any SQL)"]
-    return explain(_claim_sql(run_ids), params)
+    sql, params = claim_statement(
+        run_ids,
+        now=now,
+        lease_until=now + timedelta(seconds=300),
+        token=secrets.randbits(62),
+        limit=BATCH,
+    )
+    return explain(sql, params)
 
 
 def print_plan(title: str, lines: list[str]) -> None:

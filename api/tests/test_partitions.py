@@ -10,7 +10,7 @@ from django.utils import timezone
 from api.message_ids import message_id, run_message_ids
 from api.models import Message, MessageStatus, RunStatus
 from api.services import dispatch
-from api.services.dispatch.claims import _claim_sql
+from api.services.dispatch.claims import claim_statement
 from api.services.planning import plan_run
 from api.services.sql import backend, partitions
 from api.tests.factories import (
@@ -139,7 +139,7 @@ def test_a_failed_plan_leaves_no_partition_behind(monkeypatch):
     assert plan_run(run_id=run.id).planned == 1
 
 
-def explain(sql: str, params: list) -> str:
+def explain(sql: str, params) -> str:
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN {sql}", params)
         return "\n".join(row[0] for row in cursor.fetchall())
@@ -158,7 +158,7 @@ def test_claims_and_probes_read_only_running_runs_partitions():
     now = timezone.now() + timedelta(days=30)
 
     run_ids = dispatch.sending_run_ids()
-    plan = explain(_claim_sql(run_ids), ["sending", now, 1, "pending", now, 10])
+    plan = explain(*claim_statement(run_ids, now=now, lease_until=now, token=1, limit=10))
 
     assert run_ids == [running.id]
     assert partitions.partition_name(running.id) in plan

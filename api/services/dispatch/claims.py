@@ -47,18 +47,32 @@ def sending_run_ids() -> list[int]:
     )
 
 
-def _claim_sql(run_ids: list[int]) -> str:
+def claim_statement(
+    run_ids: list[int], *, now: datetime, lease_until: datetime, token: int, limit: int
+) -> tuple[str, dict]:
+    """The claim: one UPDATE ... RETURNING over the running runs' id ranges, and its named
+    parameters (claim_due_messages runs it; the EXPLAIN checks in tests and bench read it)."""
     table = connection.ops.quote_name(Message._meta.db_table)
     runs = run_ranges_sql(run_ids)
     due = (
-        f"SELECT id FROM {table} WHERE status = %s AND next_attempt_at <= %s AND {runs}"
-        " ORDER BY next_attempt_at LIMIT %s"
+        f"SELECT id FROM {table} WHERE status = %(pending)s AND next_attempt_at <= %(now)s"
+        f" AND {runs} ORDER BY next_attempt_at LIMIT %(limit)s"
     )
-    where = backend().claim_where(due, runs)
-    return (
-        f"UPDATE {table} SET status = %s, lease_expires_at = %s, claim_token = %s,"
-        f" attempts = attempts + 1 WHERE {where} RETURNING id, run_id, client_id, attempts"
+    sql = (
+        f"UPDATE {table} SET status = %(sending)s, lease_expires_at = %(lease_until)s,"
+        " claim_token = %(token)s, attempts = attempts + 1"
+        f" WHERE {backend().claim_where(due, runs)} RETURNING id, run_id, client_id, attempts"
     )
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {
+        "pending": MessageStatus.PENDING,
+        "sending": MessageStatus.SENDING,
+        "now": adapt(now),
+        "lease_until": adapt(lease_until),
+        "token": token,
+        "limit": limit,
+    }
+    return sql, params
 
 
 def claim_due_messages(
@@ -71,12 +85,12 @@ def claim_due_messages(
     run_ids = sending_run_ids()
     if not run_ids:
         return token, []
-    adapt = connection.ops.adapt_datetimefield_value
     lease_until = now + timedelta(seconds=settings.DISPATCH_LEASE_SECONDS)
-    params = [MessageStatus.SENDING, adapt(lease_until), token]
-    params += [MessageStatus.PENDING, adapt(now), limit]
+    sql, params = claim_statement(
+        run_ids, now=now, lease_until=lease_until, token=token, limit=limit
+    )
     with connection.cursor() as cursor:  # one statement: atomic without a transaction block
-        cursor.execute(_claim_sql(run_ids), params)
+        cursor.execute(sql, params)
         claimed = [ClaimedMessage(*row, token=token) for row in cursor.fetchall()]
     return token, claimed
 

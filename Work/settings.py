@@ -155,6 +155,13 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5)
     )
+    # Behind PgBouncer in transaction mode set this true: QuerySet.iterator() (Django's admin
+    # and form choice fields use it) would open a server-side cursor, WITH HOLD outside a
+    # transaction, which the pooler cannot carry to the next transaction. (Prepared statements
+    # need nothing: Django binds client-side and sets psycopg's prepare_threshold to None.)
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", False
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

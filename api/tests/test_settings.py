@@ -17,6 +17,7 @@ def load_settings(**env):
         " 'access': s.SIMPLE_JWT['ACCESS_TOKEN_LIFETIME'].total_seconds(),"
         " 'cors_all': s.CORS_ALLOW_ALL_ORIGINS, 'cors': s.CORS_ALLOWED_ORIGINS,"
         " 'interval': s.DISPATCH_INTERVAL_SECONDS,"
+        " 'no_cursors': s.DATABASES['default'].get('DISABLE_SERVER_SIDE_CURSORS', False),"
         " 'throttle': s.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']}))"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SMS_", "CORS"))}
@@ -63,6 +64,16 @@ def test_production_settings_from_the_environment():
     assert '"cors_all": false' in out  # never open to all origins in production
     assert '"cors": []' in out
     assert '"interval": 15.0' in out
+    assert '"no_cursors": false' in out
+
+
+def test_behind_pgbouncer_server_side_cursors_are_off():
+    result = load_settings(
+        DATABASE_URL="postgres://u:p@pgbouncer:6432/campaigns",
+        DATABASE_DISABLE_SERVER_SIDE_CURSORS="true",
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"no_cursors": true' in result.stdout
 
 
 def test_a_worker_with_a_bad_gateway_url_refuses_to_start(tmp_path):

@@ -1,4 +1,6 @@
-"""Validation and representation only; writes that matter go through api.services."""
+"""Validation and representation only; writes that matter go through api.services; the rules
+themselves are api/domain's. (Just past ~250 lines: the strict JSON field types every
+serializer shares stay beside them.)"""
 
 from __future__ import annotations
 

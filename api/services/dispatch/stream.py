@@ -11,6 +11,8 @@ The database may go away mid-stream (restart, failover, a killed backend). Outco
 gave are facts: they stay here and are written once the database answers again (reconnecting
 with backoff); claiming and lease renewals wait meanwhile. The claim token still guards every
 write, so a worker that was presumed dead cannot overwrite what a newer owner did.
+
+(Just past ~250 lines: the loop's state — queue, in flight, held, leases — is one object.)
 """
 
 from __future__ import annotations

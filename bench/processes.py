@@ -15,6 +15,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from queue import Empty
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,7 +99,22 @@ def fork_and_collect(
     processes = [context.Process(target=target, args=(*args, queue)) for args in arguments]
     for process in processes:
         process.start()
-    results = [queue.get(timeout=timeout) for _ in processes]
+    results: list = []
+    deadline = started + timeout
+    while len(results) < len(processes):
+        try:
+            results.append(queue.get(timeout=1.0))
+        except Empty:
+            # A child that died without a result (an import error, a crash) would otherwise
+            # leave the bench waiting until the timeout.
+            dead = [p for p in processes if p.exitcode not in (None, 0)]
+            if dead or time.perf_counter() > deadline:
+                for process in processes:
+                    process.kill()
+                raise RuntimeError(
+                    f"{len(results)} of {len(processes)} workers reported;"
+                    f" exit codes {[p.exitcode for p in processes]}"
+                ) from None
     elapsed = time.perf_counter() - started
     for process in processes:
         process.join()

@@ -87,7 +87,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 PLANNING_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 
-def _help(name: str) -> str:
+def help_text(name: str) -> str:
+    """The HELP line of a metric, from METRICS."""
     return METRICS[name][1]
 
 
@@ -97,24 +98,24 @@ def _name(name: str) -> str:
 
 HTTP_REQUEST_DURATION = Histogram(
     "tds_http_request_duration_seconds",
-    _help("tds_http_request_duration_seconds"),
+    help_text("tds_http_request_duration_seconds"),
     ["method", "route", "status"],
     buckets=LATENCY_BUCKETS,
 )
-SENDS = Counter(_name("tds_sends_total"), _help("tds_sends_total"), ["outcome"])
+SENDS = Counter(_name("tds_sends_total"), help_text("tds_sends_total"), ["outcome"])
 GATEWAY_RESPONSES = Counter(
-    _name("tds_gateway_responses_total"), _help("tds_gateway_responses_total"), ["code"]
+    _name("tds_gateway_responses_total"), help_text("tds_gateway_responses_total"), ["code"]
 )
 SEND_DURATION = Histogram(
-    "tds_send_duration_seconds", _help("tds_send_duration_seconds"), buckets=LATENCY_BUCKETS
+    "tds_send_duration_seconds", help_text("tds_send_duration_seconds"), buckets=LATENCY_BUCKETS
 )
-CLAIMED = Counter(_name("tds_messages_claimed_total"), _help("tds_messages_claimed_total"))
+CLAIMED = Counter(_name("tds_messages_claimed_total"), help_text("tds_messages_claimed_total"))
 PLANNING_DURATION = Histogram(
     "tds_planning_duration_seconds",
-    _help("tds_planning_duration_seconds"),
+    help_text("tds_planning_duration_seconds"),
     buckets=PLANNING_BUCKETS,
 )
-PLANNED = Counter(_name("tds_planned_messages_total"), _help("tds_planned_messages_total"))
+PLANNED = Counter(_name("tds_planned_messages_total"), help_text("tds_planned_messages_total"))
 
 # --- recording (called by the services; each is a few microseconds) -----------------------
 SEND_OUTCOMES = ("sent", "retry", "failed", "expired", "cancelled", "paused", "deferred")

@@ -16,13 +16,13 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from api.metrics import CONTENT_TYPE, METRICS, SWEEP_CACHE_KEY, process_registry, token_allowed
+from api.metrics import CONTENT_TYPE, SWEEP_CACHE_KEY, help_text, process_registry, token_allowed
 
 logger = logging.getLogger(__name__)
 
 
-def _help(name: str) -> str:
-    return METRICS[name][1]
+def _gauge(name: str, labels: list[str] | None = None) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, help_text(name), labels=labels)
 
 
 # --- state, read at scrape time ------------------------------------------------------------
@@ -48,9 +48,7 @@ class StateCollector:
                     from django.db import connection
 
                     connection.close_if_unusable_or_obsolete()
-        duration = GaugeMetricFamily(
-            "tds_state_scrape_duration_seconds", _help("tds_state_scrape_duration_seconds")
-        )
+        duration = _gauge("tds_state_scrape_duration_seconds")
         duration.add_metric([], time.perf_counter() - started)
         yield duration
 
@@ -60,7 +58,7 @@ class StateCollector:
     def _messages(self):
         from api.selectors import message_status_totals
 
-        family = GaugeMetricFamily("tds_messages", _help("tds_messages"), labels=["status"])
+        family = _gauge("tds_messages", ["status"])
         for status, count in message_status_totals().items():
             family.add_metric([status], count)
         yield family
@@ -69,11 +67,9 @@ class StateCollector:
         from api.selectors import due_backlog
 
         count, oldest = due_backlog(now=timezone.now(), limit=settings.METRICS_DUE_LIMIT)
-        due = GaugeMetricFamily("tds_messages_due", _help("tds_messages_due"))
+        due = _gauge("tds_messages_due")
         due.add_metric([], count)
-        age = GaugeMetricFamily(
-            "tds_oldest_due_message_age_seconds", _help("tds_oldest_due_message_age_seconds")
-        )
+        age = _gauge("tds_oldest_due_message_age_seconds")
         age.add_metric([], oldest)
         yield due
         yield age
@@ -81,9 +77,7 @@ class StateCollector:
     def _runs(self):
         from api.selectors import run_status_totals
 
-        family = GaugeMetricFamily(
-            "tds_campaign_runs", _help("tds_campaign_runs"), labels=["status"]
-        )
+        family = _gauge("tds_campaign_runs", ["status"])
         for status, count in run_status_totals().items():
             family.add_metric([status], count)
         yield family
@@ -92,16 +86,12 @@ class StateCollector:
         length = broker_queue_length()
         if length is None:
             return
-        family = GaugeMetricFamily(
-            "tds_broker_queue_length", _help("tds_broker_queue_length"), labels=["queue"]
-        )
+        family = _gauge("tds_broker_queue_length", ["queue"])
         family.add_metric([settings.CELERY_TASK_DEFAULT_QUEUE], length)
         yield family
 
     def _last_sweep(self):
-        family = GaugeMetricFamily(
-            "tds_last_sweep_timestamp_seconds", _help("tds_last_sweep_timestamp_seconds")
-        )
+        family = _gauge("tds_last_sweep_timestamp_seconds")
         family.add_metric([], float(cache.get(SWEEP_CACHE_KEY) or 0))
         yield family
 

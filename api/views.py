@@ -22,6 +22,7 @@ from . import selectors
 from .filters import MAX_BIGINT, ClientFilter, MessageFilter
 from .models import Campaign, Client, Message
 from .serializers import (
+    MESSAGE_COLUMNS,
     CampaignSerializer,
     ClientSerializer,
     MessageSerializer,
@@ -239,18 +240,7 @@ class CampaignViewSet(SingleValuedQuery, viewsets.ModelViewSet):
 class MessageViewSet(
     SingleValuedQuery, viewsets.GenericViewSet, mixins.ListModelMixin, mixins.RetrieveModelMixin
 ):
-    queryset = Message.objects.select_related("run").only(
-        "id",
-        "run__campaign_id",
-        "client_id",
-        "status",
-        "planned_send_at",
-        "next_attempt_at",
-        "attempts",
-        "last_error",
-        "sent_at",
-        "created_at",
-    )
+    queryset = Message.objects.select_related("run").only("run__campaign_id", *MESSAGE_COLUMNS)
     serializer_class = MessageSerializer
     filterset_class = MessageFilter
     lookup_value_regex = r"\d+"

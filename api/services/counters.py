@@ -21,7 +21,7 @@ from collections import defaultdict
 from django.db import connection, transaction
 from django.db.models import Count, Sum
 
-from api.message_ids import of_runs
+from api.message_ids import of_runs, run_ranges_sql
 from api.models import CampaignRun, Message, MessageStatus, RunStatusCount
 from api.services.sql import backend
 
@@ -83,25 +83,15 @@ def _counters_and_recount(run_ids: list[int]):
     counted: dict[int, dict[str, int]] = defaultdict(empty_counts)
     if not run_ids:
         return kept, counted
-    kept_sql, kept_params = (
-        RunStatusCount.objects.filter(run_id__in=run_ids)
-        .values_list("run_id", "status")
-        .annotate(total=Sum("count"))
-        .order_by()
-        .query.sql_with_params()
-    )
-    counted_sql, counted_params = (
-        Message.objects.filter(of_runs(run_ids))
-        .values_list("run_id", "status")
-        .annotate(total=Count("id"))
-        .order_by()
-        .query.sql_with_params()
-    )
+    counters_table = connection.ops.quote_name(RunStatusCount._meta.db_table)
+    messages_table = connection.ops.quote_name(Message._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT 0, * FROM ({kept_sql}) AS kept UNION ALL"
-            f" SELECT 1, * FROM ({counted_sql}) AS counted",
-            [*kept_params, *counted_params],
+            f"SELECT 0, run_id, status, sum(count) FROM {counters_table}"
+            f" WHERE run_id IN ({', '.join(str(int(run_id)) for run_id in run_ids)})"
+            " GROUP BY run_id, status"
+            f" UNION ALL SELECT 1, run_id, status, count(*) FROM {messages_table}"
+            f" WHERE {run_ranges_sql(run_ids)} GROUP BY run_id, status"
         )
         for side, run_id, status, total in cursor.fetchall():
             (counted if side else kept)[run_id][status] = int(total)

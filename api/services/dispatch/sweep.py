@@ -9,7 +9,7 @@ from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from api.message_ids import of_runs
+from api.message_ids import of_runs, run_ranges_sql
 from api.models import (
     ACTIVE_CAMPAIGN_STATUSES,
     ACTIVE_RUN_STATUSES,
@@ -91,17 +91,24 @@ def run_has_open_messages(run_id: int) -> bool:
     index, O(1), never the run's sent rows; paused rows (a resume in progress) have no index
     and are looked for last. One statement, so one snapshot: a row moving from sending back to
     pending between two probes cannot slip past both."""
-    messages = Message.objects.filter(of_runs([run_id]))
-    probes = (
-        messages.filter(status=MessageStatus.PENDING).order_by("next_attempt_at"),
-        messages.filter(status=MessageStatus.SENDING).order_by("lease_expires_at"),
-        messages.filter(status=MessageStatus.PAUSED).order_by(),
+    table = connection.ops.quote_name(Message._meta.db_table)
+    in_run = run_ranges_sql([run_id])
+    probes = (  # (status, the key of its partial index: the probe's order)
+        ("pending", "next_attempt_at"),
+        ("sending", "lease_expires_at"),
+        ("paused", None),
     )
-    parts, params = [], []
-    for probe in probes:
-        sql, probe_params = probe.values("id")[:1].query.sql_with_params()
-        parts.append(f"EXISTS (SELECT 1 FROM ({sql}) AS probe)")
-        params += probe_params
+    parts = [
+        f"EXISTS (SELECT 1 FROM (SELECT id FROM {table} WHERE {in_run} AND status = %({status})s"
+        + (f" ORDER BY {key}" if key else "")
+        + " LIMIT 1) AS probe)"
+        for status, key in probes
+    ]
+    params = {
+        "pending": MessageStatus.PENDING,
+        "sending": MessageStatus.SENDING,
+        "paused": MessageStatus.PAUSED,
+    }
     with connection.cursor() as cursor:
         cursor.execute("SELECT " + " OR ".join(parts), params)
         return bool(cursor.fetchone()[0])

@@ -39,6 +39,20 @@ def _reject_control_characters(name: str, value: str, *, secret: bool = False) -
 
 def build_gateway_target(url: str, token: str, *, ca_bundle: str = "") -> GatewayTarget:
     """Check the settings and prepare what every request needs; ImproperlyConfigured if bad."""
+    base, port = _checked_url(url)
+    _check_token(token)
+    encoded = str(base.with_query(None).with_fragment(None))
+    return GatewayTarget(
+        base=base,
+        prefix=encoded.rstrip("/"),
+        query=f"?{base.raw_query_string}" if base.raw_query_string else "",
+        authorization=f"Bearer {token}" if token else None,
+        ssl_context=_ssl_context(base, ca_bundle),
+        proxy=_proxy_for(base, port),
+    )
+
+
+def _checked_url(url: str) -> tuple[URL, int | None]:
     if not url:
         raise ImproperlyConfigured("SMS_GATEWAY_URL is not set")
     _reject_control_characters("SMS_GATEWAY_URL", url)
@@ -55,29 +69,27 @@ def build_gateway_target(url: str, token: str, *, ca_bundle: str = "") -> Gatewa
         raise ImproperlyConfigured("SMS_GATEWAY_URL has no host")
     if base.fragment:
         raise ImproperlyConfigured("SMS_GATEWAY_URL must not have a #fragment")
+    return base, port
+
+
+def _check_token(token: str) -> None:
     if token:
         _reject_control_characters("SMS_GATEWAY_TOKEN", token, secret=True)
         if token != token.strip() or not token.isascii():
             raise ImproperlyConfigured(
                 "SMS_GATEWAY_TOKEN must be printable ASCII without surrounding spaces"
             )
-    ssl_context = None
-    if base.scheme == "https":
-        if ca_bundle and not os.path.isfile(ca_bundle):
-            raise ImproperlyConfigured(f"SMS_GATEWAY_CA_BUNDLE: no such file {ca_bundle!r}")
-        try:  # verification stays on; a bundle only adds the CAs to trust
-            ssl_context = ssl.create_default_context(cafile=ca_bundle or None)
-        except ssl.SSLError as exc:
-            raise ImproperlyConfigured(f"SMS_GATEWAY_CA_BUNDLE is not a PEM bundle: {exc}") from exc
-    encoded = str(base.with_query(None).with_fragment(None))
-    return GatewayTarget(
-        base=base,
-        prefix=encoded.rstrip("/"),
-        query=f"?{base.raw_query_string}" if base.raw_query_string else "",
-        authorization=f"Bearer {token}" if token else None,
-        ssl_context=ssl_context,
-        proxy=_proxy_for(base, port),
-    )
+
+
+def _ssl_context(base: URL, ca_bundle: str) -> ssl.SSLContext | None:
+    if base.scheme != "https":
+        return None
+    if ca_bundle and not os.path.isfile(ca_bundle):
+        raise ImproperlyConfigured(f"SMS_GATEWAY_CA_BUNDLE: no such file {ca_bundle!r}")
+    try:  # verification stays on; a bundle only adds the CAs to trust
+        return ssl.create_default_context(cafile=ca_bundle or None)
+    except ssl.SSLError as exc:
+        raise ImproperlyConfigured(f"SMS_GATEWAY_CA_BUNDLE is not a PEM bundle: {exc}") from exc
 
 
 def _proxy_for(base: URL, port: int | None) -> str | None:

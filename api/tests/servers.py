@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,12 +49,17 @@ def gunicorn(env: dict[str, str], *args: str):
         env=env,
     )
     try:
-        deadline = time.monotonic() + 30
+        # Ready when a worker answers, not when the master has bound the port: on a busy
+        # machine the workers take seconds to import Django, and a test's first request
+        # would wait for them inside its own timeout.
+        deadline = time.monotonic() + 90
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                urllib.request.urlopen(  # noqa: S310 - our own local server
+                    f"http://127.0.0.1:{port}/healthz", timeout=10
+                ).close()
                 break
-            except OSError:
+            except (OSError, urllib.error.URLError):
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("gunicorn did not start") from None
                 time.sleep(0.2)

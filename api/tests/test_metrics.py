@@ -24,7 +24,7 @@ from api.tests.test_dispatch import make_campaign, run_dispatch
 
 def fetch(url: str, **headers) -> str:
     request = urllib.request.Request(url, headers=headers)  # noqa: S310 - local
-    return urllib.request.urlopen(request, timeout=5).read().decode()  # noqa: S310 - local
+    return urllib.request.urlopen(request, timeout=30).read().decode()  # noqa: S310 - local
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -199,8 +199,9 @@ def test_gunicorn_workers_are_summed_in_one_scrape(tmp_path):
         found = samples(body)
         assert "python_gc_objects_collected_total" not in body  # the multiprocess registry
         name = "tds_http_request_duration_seconds_count"
-        # Whichever worker answered the scrape, it summed every worker's files: 31 requests.
-        assert value(found, name, method="GET", route="healthz", status="200") == 31
+        # Whichever worker answered the scrape, it summed every worker's files: 31 requests
+        # and the one that told servers.gunicorn the server was ready.
+        assert value(found, name, method="GET", route="healthz", status="200") == 32
         assert any(f.name.startswith("histogram_") for f in files)  # a file per worker process
     assert not (tmp_path / "metrics" / dirs[0].name).exists()  # removed with the server
 

@@ -142,13 +142,15 @@ def test_a_crash_resends_at_most_what_was_in_flight(gateway, http_provider, sett
 def test_one_slow_request_holds_up_no_other_outcome(gateway, http_provider, settings):
     run = planned_run(80, "slow")
     slow_id = run.messages.order_by("id").values_list("id", flat=True)[3]
-    gateway.state.config.slow_ids = {slow_id: 8}
+    # The slow request outlasts the wait below by a wide margin: on a loaded box the child's
+    # start-up alone took more than 4 s, so a tight pair (8 s slow, 4 s wait) failed there.
+    gateway.state.config.slow_ids = {slow_id: 20}
     gateway.state.config.latency_ms = 5
-    worker = start_dispatcher(gateway.url, SMS_READ_TIMEOUT="10")
+    worker = start_dispatcher(gateway.url, SMS_READ_TIMEOUT="30")
     try:
         # Every other message is recorded sent while the slow one is still on the wire.
         others = run.messages.exclude(pk=slow_id)
-        assert wait_for(lambda: not others.exclude(status=MessageStatus.SENT).exists(), 4)
+        assert wait_for(lambda: not others.exclude(status=MessageStatus.SENT).exists(), 12)
         assert run.messages.get(pk=slow_id).status == MessageStatus.SENDING
     finally:
         worker.send_signal(signal.SIGKILL)  # dies with only the slow request open

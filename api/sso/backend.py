@@ -6,6 +6,7 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
@@ -31,6 +32,11 @@ class AdminSingleSignOnBackend(OIDCAuthenticationBackend):
         if not sso_enabled():
             return None
         return super().authenticate(request, **kwargs)
+
+    def get_user(self, user_id):
+        # Django's rule, which the library's override drops: a user deactivated here loses an
+        # open session at its next request.
+        return ModelBackend.get_user(self, user_id)
 
     def verify_token(self, token, **kwargs):
         """The library checks the signature, expiry and nonce; the issuer and the audience

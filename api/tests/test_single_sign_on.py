@@ -83,10 +83,12 @@ def sso_settings(settings, provider):
     return settings
 
 
-def sign_in_with_sso(service_url: str, username: str, password: str) -> requests.Response:
+def sign_in_with_sso(
+    service_url: str, username: str, password: str, browser: requests.Session | None = None
+) -> requests.Response:
     """Open the admin login page, follow its "Log in with SSO" link to the provider, sign in
     there, and follow the redirects back; the last response."""
-    browser = requests.Session()
+    browser = browser or requests.Session()
     login_page = browser.get(f"{service_url}/admin/login/?next=/admin/", timeout=30)
     link = re.search(r'<a class="button" href="([^"]+)">Log in with SSO</a>', login_page.text)
     assert link, "no single sign-on link on the admin login page"
@@ -147,10 +149,17 @@ def test_no_staff_group_no_account_and_no_admin(live_server, sso_settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_user_deactivated_here_is_refused(live_server, sso_settings):
-    assert sign_in_with_sso(live_server.url, "alice", "alice-pass").url.endswith("/admin/")
+    signed_in = requests.Session()
+    assert sign_in_with_sso(live_server.url, "alice", "alice-pass", signed_in).url.endswith(
+        "/admin/"
+    )
     get_user_model().objects.filter(username="alice").update(is_active=False)
+    # The open session is over at its next request...
+    assert signed_in.get(f"{live_server.url}/admin/", timeout=30).url.startswith(
+        f"{live_server.url}/admin/login/"
+    )
 
-    final = sign_in_with_sso(live_server.url, "alice", "alice-pass")
+    final = sign_in_with_sso(live_server.url, "alice", "alice-pass")  # ... and no new one
 
     assert final.url == f"{live_server.url}/admin/login/?sso=refused"
     assert "Site administration" not in final.text and 'name="password"' in final.text
@@ -169,3 +178,13 @@ def test_without_configuration_the_password_login_stays_and_sso_is_off(client, s
     assert (
         signed_in.redirect_chain[-1][0] == "/admin/" and b"Site administration" in signed_in.content
     )
+
+
+def test_a_session_of_a_deactivated_user_resolves_to_no_user(db, settings):
+    from api.sso.backend import AdminSingleSignOnBackend
+
+    settings.OIDC_RP_CLIENT_ID = ""
+    user = get_user_model().objects.create_user("dora", is_staff=True)
+    assert AdminSingleSignOnBackend().get_user(user.pk) == user
+    get_user_model().objects.filter(pk=user.pk).update(is_active=False)
+    assert AdminSingleSignOnBackend().get_user(user.pk) is None  # not only the admin refuses

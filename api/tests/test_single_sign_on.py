@@ -188,3 +188,30 @@ def test_a_session_of_a_deactivated_user_resolves_to_no_user(db, settings):
     assert AdminSingleSignOnBackend().get_user(user.pk) == user
     get_user_model().objects.filter(pk=user.pk).update(is_active=False)
     assert AdminSingleSignOnBackend().get_user(user.pk) is None  # not only the admin refuses
+
+
+def test_the_endpoints_come_from_the_providers_discovery_document(provider, sso_settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    output = StringIO()
+    call_command("oidc_endpoints", provider, stdout=output)
+    lines = dict(line.split("=", 1) for line in output.getvalue().splitlines())
+    assert lines == {
+        name: getattr(sso_settings, name)
+        for name in (
+            "OIDC_OP_ISSUER",
+            "OIDC_OP_AUTHORIZATION_ENDPOINT",
+            "OIDC_OP_TOKEN_ENDPOINT",
+            "OIDC_OP_USER_ENDPOINT",
+            "OIDC_OP_JWKS_ENDPOINT",
+        )
+    }
+
+
+def test_no_discovery_document_is_a_command_error():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="no discovery document at http://127.0.0.1:18209/"):
+        call_command("oidc_endpoints", "http://127.0.0.1:18209", "--timeout", "2")

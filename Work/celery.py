@@ -4,6 +4,7 @@ import os
 import sys
 
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import (
     celeryd_init,
     setup_logging,
@@ -37,6 +38,17 @@ def schedule_sweep(sender, **kwargs):
         24 * 3600,
         sender.signature("api.tasks.flush_expired_tokens"),
         name="expired refresh tokens",
+    )
+    report_hour, report_minute = settings.STATS_EMAIL_TIME.split(":")
+    sender.add_periodic_task(
+        crontab(hour=int(report_hour), minute=int(report_minute)),  # in CELERY_TIMEZONE
+        sender.signature("api.tasks.send_daily_report"),
+        name="daily report",
+    )
+    sender.add_periodic_task(
+        settings.STATS_EMAIL_CATCH_UP_SECONDS,  # a day missed while beat was down, a failed send
+        sender.signature("api.tasks.send_daily_report"),
+        name="daily report catch-up",
     )
 
 

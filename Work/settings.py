@@ -371,3 +371,77 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- E-mail (the daily report) ---
+# EMAIL_HOST set: Django's SMTP backend with the EMAIL_* settings below; unset: the console
+# backend (development: the mail is printed). EMAIL_BACKEND overrides either (dotted path).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)  # STARTTLS, usually port 587
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)  # implicit TLS, usually port 465
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10)
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "task-delay-service@localhost"
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS or EMAIL_USE_SSL, not both.")
+
+# --- Daily report (api/services/daily_report/) ---
+# Empty: no report. Sent at STATS_EMAIL_TIME (HH:MM in DJANGO_TIME_ZONE) for the day before.
+STATS_EMAIL_RECIPIENTS = env_list("STATS_EMAIL_RECIPIENTS")
+STATS_EMAIL_TIME = (os.environ.get("STATS_EMAIL_TIME") or "08:00").strip()
+try:
+    _stats_hour, _stats_minute = (int(part) for part in STATS_EMAIL_TIME.split(":"))
+    if not (0 <= _stats_hour < 24 and 0 <= _stats_minute < 60):
+        raise ValueError
+except ValueError:
+    raise ImproperlyConfigured("STATS_EMAIL_TIME must be HH:MM, e.g. 08:00.") from None
+# A day missed (beat down, a failed send) is sent late, up to this many days back.
+STATS_EMAIL_CATCH_UP_DAYS = env_int("STATS_EMAIL_CATCH_UP_DAYS", 7)
+# How often beat looks for a missed or failed day besides the daily run (seconds).
+STATS_EMAIL_CATCH_UP_SECONDS = env_float("STATS_EMAIL_CATCH_UP_SECONDS", 3600)
+# Celery's crontab entries (the daily report) follow the service's time zone.
+CELERY_TIMEZONE = TIME_ZONE
+
+# --- Single sign-on for the admin: OpenID Connect (api/sso/), off unless configured ---
+# TEMPLATES DIRS: templates/admin/login.html adds the "Log in with SSO" link.
+TEMPLATES[0]["DIRS"].append(BASE_DIR / "templates")
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "api.sso.backend.AdminSingleSignOnBackend",  # does nothing while OIDC_RP_CLIENT_ID is unset
+]
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_ISSUER = os.environ.get("OIDC_OP_ISSUER", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT") or None
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO") or "RS256"
+OIDC_RP_SCOPES = os.environ.get("OIDC_RP_SCOPES") or "openid email profile"
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM") or "groups"
+OIDC_STAFF_GROUP = os.environ.get("OIDC_STAFF_GROUP", "")
+OIDC_SUPERUSER_GROUP = os.environ.get("OIDC_SUPERUSER_GROUP", "")
+OIDC_TIMEOUT = env_float("OIDC_TIMEOUT", 10)
+OIDC_USE_PKCE = True
+OIDC_CREATE_USER = True
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?sso=refused"
+if OIDC_RP_CLIENT_ID and not (
+    OIDC_OP_AUTHORIZATION_ENDPOINT and OIDC_OP_TOKEN_ENDPOINT and OIDC_OP_USER_ENDPOINT
+):
+    raise ImproperlyConfigured(
+        "OIDC_RP_CLIENT_ID is set: set OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT"
+        " and OIDC_OP_USER_ENDPOINT too."
+    )
+if OIDC_RP_CLIENT_ID and OIDC_RP_SIGN_ALGO[:2] in ("RS", "ES") and not OIDC_OP_JWKS_ENDPOINT:
+    raise ImproperlyConfigured(
+        f"OIDC_RP_SIGN_ALGO={OIDC_RP_SIGN_ALGO} needs OIDC_OP_JWKS_ENDPOINT."
+    )
+if OIDC_RP_CLIENT_ID and not (OIDC_STAFF_GROUP or OIDC_SUPERUSER_GROUP):
+    raise ImproperlyConfigured("Single sign-on needs OIDC_STAFF_GROUP or OIDC_SUPERUSER_GROUP.")

@@ -37,4 +37,5 @@ urlpatterns = [
     path("api/schema", schema_view),
     path("api/", include("api.urls")),
     re_path(r"^docs/?$", docs_view, name="docs"),
+    path("oidc/", include("api.sso.urls")),  # single sign-on for the admin (404 when off)
 ]

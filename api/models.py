@@ -16,6 +16,7 @@ partitioned by that range: one partition per run, loaded by planning before its 
 built (api/partitions.py).
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -308,3 +309,56 @@ class RunStatusCount(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} {self.status}: {self.count} (shard {self.shard})"
+
+
+class DailyReportStatus(models.TextChoices):
+    SENDING = "sending", "Sending"  # claimed by one task until claimed_until
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"  # the send raised: a later run claims it again
+
+
+class DailyReport(models.Model):
+    """One row per local day whose report was claimed: the unique day is what keeps two beats
+    or a redelivered task from mailing the same day twice (api/services/daily_report/)."""
+
+    day = models.DateField(unique=True)
+    status = models.CharField(max_length=16, choices=DailyReportStatus.choices)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    recipients = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"daily report {self.day} ({self.status})"
+
+
+class SingleSignOnIdentity(models.Model):
+    """The OpenID Connect account (issuer, subject) a Django user signs in with (api/sso/).
+    Users are found by this pair, never by e-mail: an e-mail address the provider lets anyone
+    claim must not open an existing account."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="single_sign_on_identities",
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="sso_identity_issuer_subject_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issuer} {self.subject} -> user {self.user_id}"

@@ -97,3 +97,12 @@ def flush_expired_tokens() -> dict:
 
     deleted, _ = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
     return {"deleted": deleted}
+
+
+@shared_task(name="api.tasks.send_daily_report", acks_late=True)
+def send_daily_report() -> dict:
+    """Beat, at STATS_EMAIL_TIME and hourly: mail every due day's report not sent yet (a
+    missed or failed day too). Safe to run twice: each day is claimed before it is mailed."""
+    from api.services import daily_report
+
+    return daily_report.send_due_reports().as_dict()

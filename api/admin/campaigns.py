@@ -48,7 +48,15 @@ class ProgressChangeList(ChangeList):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ("id", "status", "tag", "progress", "next_send", "start_datetime", "end_datetime")
+    list_display = (
+        "id",
+        "status",
+        "tag",
+        "progress",
+        "next_send",
+        "start_datetime",
+        "end_datetime",
+    )
     list_filter = ("status",)
     search_fields = ("tag", "text_message")
     readonly_fields = ("status", "created_at", "updated_at")
@@ -93,14 +101,14 @@ class CampaignAdmin(admin.ModelAdmin):
         return [
             path(
                 "<path:object_id>/activity/",
-                wrap(lambda request, object_id: console.activity_json(self, request, object_id)),
+                wrap(lambda request, object_id: console.activity_json(request, self, object_id)),
                 name="api_campaign_activity",
             ),
             path(
                 "<path:object_id>/console/<str:action>/",
                 wrap(
                     lambda request, object_id, action: console.run_action(
-                        self, request, object_id, action
+                        request, self, object_id, action
                     )
                 ),
                 name="api_campaign_console_action",

@@ -73,7 +73,8 @@ def available_actions() -> list[tuple[str, str]]:
     ]
 
 
-def run_action(model_admin, request, object_id: str, action: str):
+@require_POST
+def run_action(request, model_admin, object_id: str, action: str):
     """POST: one button. The service's refusal is the message the API would give (409/400)."""
     campaign = get_object_or_404(Campaign, pk=object_id)
     if not model_admin.has_change_permission(request, campaign):
@@ -91,9 +92,6 @@ def run_action(model_admin, request, object_id: str, action: str):
     return redirect("admin:api_campaign_change", campaign.pk)
 
 
-run_action = require_POST(run_action)
-
-
 def activity_context(campaign: Campaign) -> dict:
     """The live part of the page (numbers, bar, chart, runs, failures) as template context."""
     activity = campaign_activity.campaign_activity(campaign)
@@ -108,7 +106,7 @@ def activity_context(campaign: Campaign) -> dict:
     }
 
 
-def activity_json(model_admin, request, object_id: str):
+def activity_json(request, model_admin, object_id: str):
     """GET (staff): the numbers and the page's live fragment, for the refresh script."""
     campaign = get_object_or_404(Campaign, pk=object_id)
     if not model_admin.has_view_permission(request, campaign):

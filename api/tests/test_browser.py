@@ -109,7 +109,7 @@ def test_admin_campaign_list_shows_progress_from_the_counters(browser, live_serv
     }
     assert "3 sent of 6 · 66 % done" in rows[str(run.campaign_id)]
     assert "no messages" in rows[str(idle.pk)]
-    bar = browser.find_element(By.CSS_SELECTOR, f"#result_list .console-progress[data-total='6']")
+    bar = browser.find_element(By.CSS_SELECTOR, "#result_list .console-progress[data-total='6']")
     segments = {
         segment.get_attribute("title"): segment.size["width"]
         for segment in bar.find_elements(By.CSS_SELECTOR, ".console-seg")

@@ -16,7 +16,7 @@ SEGMENTS = (
     ("expired", "#ef6c00"),
     ("cancelled", "#6d4c41"),
 )
-WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 200, 48, 28, 12
+WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 480, 200, 44, 28, 12
 LABEL_FORMAT = {"minute": "%H:%M", "hour": "%d %b %H:00", "day": "%d %b"}
 
 
@@ -41,7 +41,7 @@ def progress_bar(numbers: dict[str, int]) -> SafeString:
         label += f" · {100 * done // total} % done"
     return format_html(
         '<div class="console-progress" data-total="{}" data-sent="{}">'
-        '<div class="console-bar">{}</div><span class="console-label">{}</span></div>',
+        '<span class="console-bar">{}</span><span class="console-label">{}</span></div>',
         total,
         numbers.get("sent", 0),
         bar,
@@ -88,3 +88,13 @@ def sent_chart(series: dict) -> SafeString:
 
 def _label(iso: str, bucket: str) -> str:
     return datetime.fromisoformat(iso).strftime(LABEL_FORMAT[bucket])
+
+
+def legend() -> SafeString:
+    """The progress bar's colours, named."""
+    return format_html(
+        '<p class="console-legend">{}</p>',
+        format_html_join(
+            " ", '<span><i style="background:{}"></i>{}</span>', ((c, n) for n, c in SEGMENTS)
+        ),
+    )

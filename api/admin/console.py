@@ -8,6 +8,7 @@ what the page polls while the campaign runs: read from the kept counters, never 
 from __future__ import annotations
 
 import inspect
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib import messages
@@ -22,7 +23,7 @@ from api.domain.errors import CampaignStateConflict, DomainError
 from api.models import ACTIVE_CAMPAIGN_STATUSES, Campaign, CampaignStatus
 from api.services import campaigns as campaign_services
 
-from .charts import progress_bar, sent_chart
+from .charts import legend, progress_bar, sent_chart
 
 
 def start_accepts_only() -> bool:
@@ -96,8 +97,11 @@ def activity_context(campaign: Campaign) -> dict:
     """The live part of the page (numbers, bar, chart, runs, failures) as template context."""
     activity = campaign_activity.campaign_activity(campaign)
     run_ids = [run["id"] for run in activity["runs"]]
+    upcoming = activity["next_planned_send"]
     return {
         "activity": activity,
+        "next_send": datetime.fromisoformat(upcoming) if upcoming else None,
+        "legend": legend(),
         "progress_bar": progress_bar(activity["progress"]),
         "sent_chart": sent_chart(activity["sent_series"]),
         "failure_reasons": campaign_activity.failure_reasons(run_ids) if run_ids else [],

@@ -9,12 +9,13 @@ the failure reasons read at most FAILURE_SAMPLE failed messages.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from .message_ids import of_runs
+from .message_ids import of_runs, run_ranges_sql
 from .models import (
     ACTIVE_CAMPAIGN_STATUSES,
     OPEN_MESSAGE_STATUSES,
@@ -60,27 +61,55 @@ def campaigns_progress(campaign_ids) -> dict[int, dict[str, int]]:
     return {campaign_id: progress(counts[campaign_id]) for campaign_id in campaign_ids}
 
 
+def next_planned_sends(campaigns) -> dict[int, datetime | None]:
+    """When each active campaign's next message is due: its start while its run is not
+    planned yet, else the earliest pending message of its running runs. Two statements for
+    any number of campaigns: the runs, then one probe of each running run's due index."""
+    active = {c.pk: c for c in campaigns if c.status in ACTIVE_CAMPAIGN_STATUSES}
+    result: dict[int, datetime | None] = dict.fromkeys(active)
+    runs = CampaignRun.objects.filter(
+        campaign_id__in=list(active), status__in=(RunStatus.SCHEDULED, RunStatus.RUNNING)
+    ).values_list("id", "campaign_id", "status")
+    running: dict[int, int] = {}
+    for run_id, campaign_id, status in runs:
+        if status == RunStatus.SCHEDULED:
+            result[campaign_id] = active[campaign_id].start_datetime
+        else:
+            running[run_id] = campaign_id
+    for run_id, due in _earliest_pending(list(running)).items():
+        current = result[running[run_id]]
+        if due is not None and (current is None or due < current):
+            result[running[run_id]] = due
+    return result
+
+
+def _earliest_pending(run_ids: list[int]) -> dict[int, datetime | None]:
+    """{run: its earliest pending next_attempt_at}, one statement of per-run probes, each
+    naming its run's id range as literals (Postgres plans only that partition's due index)."""
+    if not run_ids:
+        return {}
+    probes = " UNION ALL ".join(
+        f"SELECT {int(run_id)}, MIN(next_attempt_at) FROM {Message._meta.db_table}"
+        f" WHERE {run_ranges_sql([run_id])} AND status = 'pending'"
+        for run_id in run_ids
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(probes)
+        return {run_id: _aware(due) for run_id, due in cursor.fetchall()}
+
+
+def _aware(value) -> datetime | None:
+    """A raw SQL datetime as an aware UTC one (SQLite hands back naive UTC text)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is None or timezone.is_aware(value):
+        return value
+    return value.replace(tzinfo=UTC)
+
+
 def next_planned_send(campaign: Campaign) -> datetime | None:
-    """When the campaign's next message is due: its start while its run is not planned yet,
-    else the earliest pending message of its running run (one probe of the due index)."""
-    if campaign.status not in ACTIVE_CAMPAIGN_STATUSES:
-        return None
-    runs = list(
-        CampaignRun.objects.filter(
-            campaign=campaign, status__in=(RunStatus.SCHEDULED, RunStatus.RUNNING)
-        ).values_list("id", "status")
-    )
-    if any(status == RunStatus.SCHEDULED for _, status in runs):
-        return campaign.start_datetime
-    running = [run_id for run_id, status in runs if status == RunStatus.RUNNING]
-    if not running:
-        return None
-    return (
-        Message.objects.filter(of_runs(running), status=MessageStatus.PENDING)
-        .order_by("next_attempt_at")
-        .values_list("next_attempt_at", flat=True)
-        .first()
-    )
+    """next_planned_sends of one campaign."""
+    return next_planned_sends([campaign]).get(campaign.pk)
 
 
 def sent_series(run_ids) -> dict:

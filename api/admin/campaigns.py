@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from api import campaign_activity
 from api.domain.campaigns import CAMPAIGN_FIELDS
-from api.models import ACTIVE_CAMPAIGN_STATUSES, CLOSED_CAMPAIGN_STATUSES, Campaign, CampaignRun
+from api.models import CLOSED_CAMPAIGN_STATUSES, Campaign, CampaignRun
 from api.selectors import RUN_SUMMARY_FIELDS
 from api.services import campaigns as campaign_services
 
@@ -32,18 +32,15 @@ class RunInline(admin.TabularInline):
 
 class ProgressChangeList(ChangeList):
     """After the page's rows are read: their progress from the counters in one query, and the
-    next planned send of the active ones (one due-index probe each)."""
+    next planned send of the active ones (one statement of due-index probes)."""
 
     def get_results(self, request):
         super().get_results(request)
         numbers = campaign_activity.campaigns_progress([c.pk for c in self.result_list])
+        upcoming = campaign_activity.next_planned_sends(self.result_list)
         for campaign in self.result_list:
             campaign.console_progress = numbers[campaign.pk]
-            campaign.console_next_send = (
-                campaign_activity.next_planned_send(campaign)
-                if campaign.status in ACTIVE_CAMPAIGN_STATUSES
-                else None
-            )
+            campaign.console_next_send = upcoming.get(campaign.pk)
 
 
 @admin.register(Campaign)

@@ -135,6 +135,7 @@ class MessageAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     ordering = ("-id",)
     list_max_show_all = 0
+    list_per_page = 50  # rendering the rows is most of the page's time (bench_console.py)
     raw_id_fields = ("run", "client")
 
     def get_search_results(self, request, queryset, search_term):

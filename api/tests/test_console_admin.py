@@ -216,3 +216,20 @@ def test_message_history_never_counts_the_whole_table(admin_client, history):
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
     assert counts, "the capped count is one query"
     assert all("LIMIT" in sql.upper() for sql in counts), counts
+
+
+def test_next_planned_send_is_the_start_or_the_earliest_pending_message():
+    from api.campaign_activity import next_planned_sends
+
+    running = CampaignRunFactory()
+    MessageFactory(run=running, planned_send_at=T0 + timedelta(hours=2))
+    MessageFactory(run=running, planned_send_at=T0 + timedelta(hours=1))
+    MessageFactory(run=running, planned_send_at=T0, status=MessageStatus.SENT)
+    waiting = CampaignRunFactory(status=RunStatus.SCHEDULED, campaign__status="scheduled")
+    closed = CampaignFactory(status=CampaignStatus.FINISHED)
+    campaigns = [running.campaign, waiting.campaign, closed]
+
+    assert next_planned_sends(campaigns) == {
+        running.campaign_id: T0 + timedelta(hours=1),
+        waiting.campaign_id: waiting.campaign.start_datetime,
+    }

@@ -11,23 +11,11 @@ from django.utils import timezone
 
 from api import campaign_activity
 from api.domain.campaigns import CAMPAIGN_FIELDS
-from api.models import CLOSED_CAMPAIGN_STATUSES, Campaign, CampaignRun
-from api.selectors import RUN_SUMMARY_FIELDS
+from api.models import CLOSED_CAMPAIGN_STATUSES, Campaign
 from api.services import campaigns as campaign_services
 
 from . import console
 from .charts import SEGMENTS, progress_bar
-
-
-class RunInline(admin.TabularInline):
-    model = CampaignRun
-    extra = 0
-    can_delete = False
-    fields = RUN_SUMMARY_FIELDS[1:]  # what the stats show of a run, its id aside
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class ProgressChangeList(ChangeList):
@@ -57,7 +45,6 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ("status",)
     search_fields = ("tag", "text_message")
     readonly_fields = ("status", "created_at", "updated_at")
-    inlines = [RunInline]
     change_form_template = "admin/api/campaign/console_change_form.html"
 
     class Media:

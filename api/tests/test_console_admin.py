@@ -233,3 +233,22 @@ def test_next_planned_send_is_the_start_or_the_earliest_pending_message():
         running.campaign_id: T0 + timedelta(hours=1),
         waiting.campaign_id: waiting.campaign.start_datetime,
     }
+
+
+def test_the_audience_preview_block_shows_the_selector_for_a_draft_only(admin_client, monkeypatch):
+    from api import selectors
+
+    draft, started = CampaignFactory(), CampaignFactory(status=CampaignStatus.RUNNING)
+    page = f"/admin/api/campaign/{draft.pk}/change/"
+    assert "console-audience-preview" not in admin_client.get(page).content.decode()
+
+    # The selector is another helper's (issue 12's preview); this stands in for it until merge.
+    def preview(campaign, tz_name):
+        return {"clients": 42, "per_zone": {"UTC": 40, "Asia/Tokyo": 2}, "zone": tz_name}
+
+    monkeypatch.setattr(selectors, "audience_preview", preview, raising=False)
+    html = admin_client.get(page).content.decode()
+    assert 'id="console-audience-preview"' in html
+    assert "<td>Asia/Tokyo</td><td>2</td>" in html and "<p>42</p>" in html
+    started_page = admin_client.get(f"/admin/api/campaign/{started.pk}/change/")
+    assert "console-audience-preview" not in started_page.content.decode()

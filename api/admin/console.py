@@ -12,6 +12,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -24,6 +25,8 @@ from api.models import ACTIVE_CAMPAIGN_STATUSES, Campaign, CampaignStatus
 from api.services import campaigns as campaign_services
 
 from .charts import legend, progress_bar, sent_chart
+
+FAILURE_REASONS_SECONDS = 30
 
 
 def start_accepts_only() -> bool:
@@ -104,10 +107,21 @@ def activity_context(campaign: Campaign) -> dict:
         "legend": legend(),
         "progress_bar": progress_bar(activity["progress"]),
         "sent_chart": sent_chart(activity["sent_series"]),
-        "failure_reasons": campaign_activity.failure_reasons(run_ids) if run_ids else [],
+        "failure_reasons": _failure_reasons(campaign.pk, run_ids),
         "failure_sample": campaign_activity.FAILURE_SAMPLE,
         "is_live": campaign.status in ACTIVE_CAMPAIGN_STATUSES,
     }
+
+
+def _failure_reasons(campaign_id: int, run_ids: list[int]) -> list[tuple[str, int]]:
+    """The failure sample reads messages (bounded, but up to a partition scan when failures
+    are rare): computed at most every FAILURE_REASONS_SECONDS per campaign, not per refresh."""
+    if not run_ids:
+        return []
+    key = f"console:failure-reasons:{campaign_id}:{max(run_ids)}"
+    return cache.get_or_set(
+        key, lambda: campaign_activity.failure_reasons(run_ids), FAILURE_REASONS_SECONDS
+    )
 
 
 def activity_json(request, model_admin, object_id: str):

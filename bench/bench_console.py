@@ -4,12 +4,17 @@ sent-per-minute triggers (migration 0012) cost.
 
     .venv/bin/python bench/bench_console.py --messages 1000000
     .venv/bin/python bench/bench_console.py --dispatch-ab --messages 50000 --repeat 3
+    .venv/bin/python bench/bench_console.py --outcome-ab --messages 100000
 
 Pages: the big run is planned by the real plan_run, then 40 % of it marked sent (spread over
 150 minutes) and 5 % failed with one UPDATE each; each page is fetched in process through
 Django's test client as a signed-in superuser (the whole admin view and template, no network),
 `--calls` times, median and p95. The big UPDATE is also timed with the sent-per-minute triggers
 disabled (in rolled-back transactions, alternating) to show their cost on a 400,000-row write.
+
+--outcome-ab: the same A/B on the dispatcher's two statements alone (claims of 500, outcome
+writes of 50, each in its own transaction), alternating blocks: finer and less exposed to the
+box's load than whole dispatch runs.
 
 --dispatch-ab: bench/bench_dispatch.py's end-to-end dispatch (2 worker processes, the sink on
 loopback), alternating rounds with the sent-per-minute triggers enabled and disabled (the
@@ -48,7 +53,7 @@ def set_sent_minute_triggers(enabled: bool) -> None:
         db.execute(f"ALTER TABLE api_message {verb} TRIGGER api_message_sent_minute_{name}")
 
 
-def build_fixture(messages: int, campaigns: int) -> tuple[int, int, list[tuple]]:
+def build_fixture(messages: int, campaigns: int, ab_rounds: int) -> tuple[int, int, list[tuple]]:
     """(big campaign id, its run id, the big UPDATE's A/B timings)."""
     from api.message_ids import run_message_ids
     from api.models import Campaign
@@ -67,7 +72,7 @@ def build_fixture(messages: int, campaigns: int) -> tuple[int, int, list[tuple]]
     Campaign.objects.filter(pk=big.pk).update(status="running")
     low, high = run_message_ids(run.id)
     timings = []
-    for _ in range(3):  # the cost of the triggers on a 400,000-row UPDATE, rolled back
+    for _ in range(ab_rounds):  # the triggers' cost on the 40 % UPDATE, rolled back
         for enabled in (True, False):
             with db.rolled_back():
                 set_sent_minute_triggers(enabled)
@@ -118,14 +123,14 @@ def run_pages(args) -> None:
         "console pages at scale", database_url=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     )
     started = time.perf_counter()
-    campaign_id, run_id, timings = build_fixture(args.messages, args.campaigns)
+    campaign_id, run_id, timings = build_fixture(args.messages, args.campaigns, args.update_ab)
     print(f"fixture built in {time.perf_counter() - started:.1f} s")
-    with_triggers = common.median(t for enabled, t in timings if enabled)
-    without = common.median(t for enabled, t in timings if not enabled)
+    with_triggers = common.median(t for enabled, t in timings if enabled) if timings else 0
+    without = common.median(t for enabled, t in timings if not enabled) if timings else 1
     print(
         f"UPDATE of {int(args.messages * 0.4):,} rows to sent: {common.secs(with_triggers)} with"
         f" the sent-per-minute triggers, {common.secs(without)} without"
-        f" (+{with_triggers / without - 1:.0%}, medians of 3)"
+        f" ({with_triggers / without - 1:+.0%}, medians of {args.update_ab})"
     )
     results = page_timings(campaign_id, run_id, args.calls)
     common.print_table(
@@ -181,6 +186,48 @@ def run_dispatch_ab(args) -> None:
     print("load average:", Path("/proc/loadavg").read_text().split()[:3])
 
 
+def run_outcome_ab(args) -> None:
+    """The triggers' cost on dispatch's own statements, interleaved finely: blocks of claims
+    (500 pending -> sending) and outcome writes (50 sending -> sent, sent_at now), each
+    statement its own transaction as in the dispatcher, alternating triggers on and off."""
+    from django.db import transaction
+
+    common.setup_django(database_url=os.environ.get("BENCH_DISPATCH_DATABASE_URL", DISPATCH_URL))
+    fixtures.prepare_messages(args.messages)
+    db.execute("TRUNCATE api_runsentminute")
+    run_id = db.fetchval("SELECT id FROM api_campaignrun")
+    low = run_id * 2**32
+    claims: dict[bool, list[float]] = {True: [], False: []}
+    outcomes: dict[bool, list[float]] = {True: [], False: []}
+    next_client = 1
+    for block in range(args.messages // 500):
+        enabled = block % 2 == 0
+        set_sent_minute_triggers(enabled)
+        first, next_client = low + next_client, next_client + 500
+        with transaction.atomic(), common.stopwatch() as elapsed:
+            db.execute(
+                "UPDATE api_message SET status = 'sending' WHERE id >= %s AND id < %s",
+                [first, first + 500],
+            )
+        claims[enabled].append(elapsed())
+        for start in range(first, first + 500, 50):
+            with transaction.atomic(), common.stopwatch() as elapsed:
+                db.execute(
+                    "UPDATE api_message SET status = 'sent', sent_at = now()"
+                    " WHERE id >= %s AND id < %s AND status = 'sending'",
+                    [start, start + 50],
+                )
+            outcomes[enabled].append(elapsed())
+    set_sent_minute_triggers(True)
+    for label, samples in (("claim of 500", claims), ("outcome write of 50", outcomes)):
+        on, off = common.median(samples[True]), common.median(samples[False])
+        print(
+            f"{label:20} with the triggers {common.ms(on)}, without {common.ms(off)}:"
+            f" {(on - off) * 1000:+.2f} ms ({on / off - 1:+.0%}; medians of {len(samples[True])})"
+        )
+    print("load average:", Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main() -> None:
     parser = common.arguments(__doc__)
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -188,8 +235,15 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=15, help="per page")
     parser.add_argument("--repeat", type=int, default=3, help="--dispatch-ab rounds")
     parser.add_argument("--dispatch-ab", action="store_true")
+    parser.add_argument("--outcome-ab", action="store_true")
+    parser.add_argument("--update-ab", type=int, default=3, help="rounds of the UPDATE A/B")
     args = parser.parse_args()
-    run_dispatch_ab(args) if args.dispatch_ab else run_pages(args)
+    if args.dispatch_ab:
+        run_dispatch_ab(args)
+    elif args.outcome_ab:
+        run_outcome_ab(args)
+    else:
+        run_pages(args)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from api.message_ids import run_ranges_sql
-from api.models import CampaignRun, RunSentMinute
+from api.models import CampaignRun, Message, RunSentMinute
 from api.services.sql import backend
 
 logger = logging.getLogger(__name__)
@@ -64,25 +64,38 @@ def _as_utc(value) -> datetime:
     return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
 
 
-def recount_sent_minutes(run_ids=None) -> dict[int, dict[datetime, tuple[int, int]]]:
+def recount_sent_minutes(
+    run_ids=None, *, repair: bool = False
+) -> dict[int, dict[datetime, tuple[int, int]]]:
     """Compare each run's kept sent-per-minute rows with its messages; {run: {minute: (kept,
-    counted)}} for every difference. Reads only (O(messages)): for tests and data fixes."""
+    counted)}} for every difference. With `repair`, the rows are set to what was counted, with
+    writes to the messages held off meanwhile (as counters.recount_runs). O(messages)."""
     if run_ids is None:
         run_ids = list(CampaignRun.objects.values_list("id", flat=True))
     run_ids = list(run_ids)
     with transaction.atomic():
+        if repair:
+            backend().hold_message_writes(Message._meta.db_table)
         kept, counted = _kept_and_counted(run_ids)
-    differences = {}
-    for run_id in run_ids:
-        minutes = set(kept[run_id]) | set(counted[run_id])
-        wrong = {
-            at: (kept[run_id].get(at, 0), counted[run_id].get(at, 0))
-            for at in minutes
-            if kept[run_id].get(at, 0) != counted[run_id].get(at, 0)
-        }
-        if wrong:
-            differences[run_id] = wrong
-            logger.warning("run %s sent-per-minute rows differ: %s", run_id, wrong)
+        differences = {}
+        for run_id in run_ids:
+            minutes = set(kept[run_id]) | set(counted[run_id])
+            wrong = {
+                at: (kept[run_id].get(at, 0), counted[run_id].get(at, 0))
+                for at in sorted(minutes)
+                if kept[run_id].get(at, 0) != counted[run_id].get(at, 0)
+            }
+            if wrong:
+                differences[run_id] = wrong
+        if repair and differences:
+            RunSentMinute.objects.filter(run_id__in=list(differences)).delete()
+            RunSentMinute.objects.bulk_create(
+                RunSentMinute(run_id=run_id, minute=at, shard=0, sent=sent)
+                for run_id in differences
+                for at, sent in counted[run_id].items()
+            )
+    for run_id, wrong in differences.items():
+        logger.warning("run %s sent-per-minute rows differed from its messages: %s", run_id, wrong)
     return differences
 
 

@@ -108,3 +108,20 @@ def test_postgres_backends_write_their_own_shard_and_the_fold_keeps_the_sum():
     sent_minutes.fold_shards()
 
     assert list(RunSentMinute.objects.filter(run=run).values_list("shard", "sent")) == [(0, 4)]
+
+
+def test_recount_stats_repairs_the_sent_per_minute_rows():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    run = CampaignRunFactory()
+    MessageFactory(run=run, status=MessageStatus.SENT, planned_send_at=T0)
+    RunSentMinute.objects.filter(run=run).update(sent=5)
+    out = StringIO()
+
+    call_command("recount_stats", "--run", str(run.pk), stdout=out)
+
+    assert f"run {run.pk} sent per minute: 2026-03-01 10:00: 5 -> 1" in out.getvalue()
+    assert minutes(run) == {T0.replace(second=0): 1}
+    assert not sent_minutes.recount_sent_minutes([run.pk])

@@ -103,7 +103,7 @@ def page_timings(campaign_id: int, run_id: int, calls: int) -> list[tuple[str, d
         ("activity JSON (the refresh)", f"/admin/api/campaign/{campaign_id}/activity/"),
         ("campaign list", "/admin/api/campaign/"),
         ("messages, newest first", "/admin/api/message/"),
-        ("messages, page 50", "/admin/api/message/?p=49"),
+        ("messages, page 40 (the last)", "/admin/api/message/?p=39"),
         ("messages of the big run", f"/admin/api/message/?run={run_id}"),
         ("messages, status failed", "/admin/api/message/?status__exact=failed"),
         ("messages, search a phone", f"/admin/api/message/?q={phone}"),

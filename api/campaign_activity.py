@@ -15,7 +15,7 @@ from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-from .message_ids import of_runs, run_ranges_sql
+from .message_ids import of_runs, runs_message_ids
 from .models import (
     ACTIVE_CAMPAIGN_STATUSES,
     OPEN_MESSAGE_STATUSES,
@@ -84,17 +84,26 @@ def next_planned_sends(campaigns) -> dict[int, datetime | None]:
 
 
 def _earliest_pending(run_ids: list[int]) -> dict[int, datetime | None]:
-    """{run: its earliest pending next_attempt_at}, one statement of per-run probes, each
-    naming its run's id range as literals (Postgres plans only that partition's due index)."""
+    """{run: its earliest pending next_attempt_at}: one statement, a probe of each run's due
+    index. The runs' id ranges come as rows, so Postgres plans the message table once and
+    prunes to each run's partition at run time (a UNION of per-run probes with literal ranges
+    spent 40 ms planning 100 runs over 100 partitions; this 7 ms)."""
     if not run_ids:
         return {}
-    probes = " UNION ALL ".join(
-        f"SELECT {int(run_id)}, MIN(next_attempt_at) FROM {Message._meta.db_table}"
-        f" WHERE {run_ranges_sql([run_id])} AND status = 'pending'"
-        for run_id in run_ids
+    run_ids = sorted({int(run_id) for run_id in run_ids})  # runs_message_ids' order
+    ranges = ", ".join(
+        f"({run_id}, {low}, {high})"
+        for run_id, (low, high) in zip(run_ids, runs_message_ids(run_ids), strict=True)
+    )
+    table = connection.ops.quote_name(Message._meta.db_table)
+    sql = (
+        f"WITH runs (run_id, low, high) AS (VALUES {ranges})"
+        f" SELECT runs.run_id, (SELECT MIN(m.next_attempt_at) FROM {table} m"
+        "  WHERE m.id >= runs.low AND m.id < runs.high AND m.status = 'pending')"
+        " FROM runs"
     )
     with connection.cursor() as cursor:
-        cursor.execute(probes)
+        cursor.execute(sql)
         return {run_id: _aware(due) for run_id, due in cursor.fetchall()}
 
 

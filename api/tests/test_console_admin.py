@@ -252,3 +252,12 @@ def test_the_audience_preview_block_shows_the_selector_for_a_draft_only(admin_cl
     assert "<td>Asia/Tokyo</td><td>2</td>" in html and "<p>42</p>" in html
     started_page = admin_client.get(f"/admin/api/campaign/{started.pk}/change/")
     assert "console-audience-preview" not in started_page.content.decode()
+
+
+def test_a_campaign_is_deleted_through_the_service_and_one_with_runs_is_kept(admin_client):
+    draft, started = CampaignFactory(), CampaignRunFactory().campaign
+
+    admin_client.post(f"/admin/api/campaign/{draft.pk}/delete/", {"post": "yes"})
+    admin_client.post(f"/admin/api/campaign/{started.pk}/delete/", {"post": "yes"})
+
+    assert list(Campaign.objects.values_list("pk", flat=True)) == [started.pk]

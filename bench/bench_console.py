@@ -142,6 +142,16 @@ def run_pages(args) -> None:
         title=f"{args.messages:,} messages, {args.campaigns} campaigns, {args.calls} calls each",
     )
     print("load average:", Path("/proc/loadavg").read_text().split()[:3])
+    common.save_results(
+        "console",
+        {
+            "messages": args.messages,
+            "campaigns": args.campaigns,
+            "update_with_triggers_s": with_triggers,
+            "update_without_triggers_s": without,
+            "pages": dict(results),
+        },
+    )
 
 
 def run_dispatch_ab(args) -> None:

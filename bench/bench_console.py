@@ -125,13 +125,15 @@ def run_pages(args) -> None:
     started = time.perf_counter()
     campaign_id, run_id, timings = build_fixture(args.messages, args.campaigns, args.update_ab)
     print(f"fixture built in {time.perf_counter() - started:.1f} s")
-    with_triggers = common.median(t for enabled, t in timings if enabled) if timings else 0
-    without = common.median(t for enabled, t in timings if not enabled) if timings else 1
-    print(
-        f"UPDATE of {int(args.messages * 0.4):,} rows to sent: {common.secs(with_triggers)} with"
-        f" the sent-per-minute triggers, {common.secs(without)} without"
-        f" ({with_triggers / without - 1:+.0%}, medians of {args.update_ab})"
-    )
+    with_triggers = without = None
+    if timings:
+        with_triggers = common.median(t for enabled, t in timings if enabled)
+        without = common.median(t for enabled, t in timings if not enabled)
+        print(
+            f"UPDATE of {int(args.messages * 0.4):,} rows to sent: {common.secs(with_triggers)}"
+            f" with the sent-per-minute triggers, {common.secs(without)} without"
+            f" ({with_triggers / without - 1:+.0%}, medians of {args.update_ab})"
+        )
     results = page_timings(campaign_id, run_id, args.calls)
     common.print_table(
         ["page", "median", "p95", "max"],

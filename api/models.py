@@ -362,3 +362,31 @@ class SingleSignOnIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.issuer} {self.subject} -> user {self.user_id}"
+
+
+class RunSentMinute(models.Model):
+    """How many of a run's messages were sent in each minute (by `sent_at`), kept by database
+    triggers on the message table like RunStatusCount (migration 0012,
+    api/services/sent_minutes.py): the console's "sent over time" chart reads these rows,
+    never the messages. Sharded per Postgres backend the same way; the sweep folds shards."""
+
+    run = models.ForeignKey(
+        CampaignRun,
+        on_delete=models.PROTECT,
+        related_name="sent_minutes",
+        db_constraint=False,
+        db_index=False,  # the unique (run, minute, shard) index serves every read
+    )
+    minute = models.DateTimeField()
+    shard = models.IntegerField(default=0)
+    sent = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "minute", "shard"], name="run_sent_minute_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} {self.minute:%Y-%m-%d %H:%M}: {self.sent} sent"

@@ -12,7 +12,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from api import metrics
-from api.services import counters, dispatch, planning, reconcile
+from api.services import counters, dispatch, planning, reconcile, sent_minutes
 from api.services.campaigns import planning_lead
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ def run_sweep(*, workers: Workers, now: datetime | None = None) -> SweepSummary:
         workers.reconcile_run(run_id)
     dispatch.finish_completed_runs()
     counters.fold_shards()
+    sent_minutes.fold_shards()
     due = dispatch.due_messages_exist(now=now)
     if due:
         workers.dispatch()

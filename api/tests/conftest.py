@@ -133,3 +133,7 @@ def pytest_runtest_call(item):
 
     differences = recount_runs()
     assert not differences, f"stats counters drifted from the messages: {differences}"
+    from api.services.sent_minutes import recount_sent_minutes
+
+    drift = recount_sent_minutes()
+    assert not drift, f"sent-per-minute rows drifted from the messages: {drift}"

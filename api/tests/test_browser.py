@@ -107,11 +107,15 @@ def test_admin_campaign_list_shows_progress_from_the_counters(browser, live_serv
         row.find_element(By.CSS_SELECTOR, "th, td.field-id").text: row.text
         for row in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     }
-    assert (
-        "3 sent, 1 not sent (failed, expired, cancelled) of 6: 66 % done"
-        in rows[str(run.campaign_id)]
-    )
+    assert "3 sent of 6 · 66 % done" in rows[str(run.campaign_id)]
     assert "no messages" in rows[str(idle.pk)]
+    bar = browser.find_element(By.CSS_SELECTOR, "#result_list .console-progress[data-total='6']")
+    segments = {
+        segment.get_attribute("title"): segment.size["width"]
+        for segment in bar.find_elements(By.CSS_SELECTOR, ".console-seg")
+    }
+    assert set(segments) == {"3 sent", "2 pending", "1 failed"}
+    assert segments["3 sent"] > segments["2 pending"] > segments["1 failed"] > 0
 
 
 def test_try_it_out_works_after_pasting_a_token_into_authorize(browser, live_server, user):

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand
 
 from api.services.counters import recount_runs
+from api.services.sent_minutes import recount_sent_minutes
 
 
 class Command(BaseCommand):
@@ -16,6 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="report only, repair nothing")
 
     def handle(self, *args, runs=None, dry_run=False, **options):
+        self._recount_sent_minutes(runs, dry_run)
         differences = recount_runs(runs, repair=not dry_run)
         if not differences:
             self.stdout.write("Counters match the messages.")
@@ -25,3 +27,15 @@ class Command(BaseCommand):
             self.stdout.write(f"run {run_id}: {detail}")
         verb = "would be repaired" if dry_run else "repaired"
         self.stdout.write(f"{len(differences)} run(s) {verb}.")
+
+    def _recount_sent_minutes(self, runs, dry_run: bool) -> None:
+        """The console's sent-per-minute rows (api/services/sent_minutes.py), the same way."""
+        differences = recount_sent_minutes(runs, repair=not dry_run)
+        for run_id, wrong in sorted(differences.items()):
+            detail = ", ".join(
+                f"{at:%Y-%m-%d %H:%M}: {kept} -> {actual}" for at, (kept, actual) in wrong.items()
+            )
+            self.stdout.write(f"run {run_id} sent per minute: {detail}")
+        if differences:
+            verb = "would be repaired" if dry_run else "repaired"
+            self.stdout.write(f"{len(differences)} run(s)' sent-per-minute rows {verb}.")

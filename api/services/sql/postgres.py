@@ -82,5 +82,26 @@ class PostgresBackend(SqliteBackend):
             cursor.execute(f"DELETE FROM {quoted} WHERE shard = 0 AND count = 0")
         return folded
 
+    def minute_sql(self, column: str) -> str:
+        return f"date_trunc('minute', {column})"
+
+    def fold_sent_minute_shards(self, table: str) -> int:
+        """fold_counter_shards for the sent-per-minute rows (api/services/sent_minutes.py)."""
+        quoted = quote(table)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH moved AS (DELETE FROM {quoted} WHERE shard <> 0"
+                " AND shard NOT IN (SELECT pid FROM pg_stat_activity)"
+                " RETURNING run_id, minute, sent)"
+                f" INSERT INTO {quoted} (run_id, minute, shard, sent)"
+                " SELECT run_id, minute, 0, sum(sent) FROM moved GROUP BY run_id, minute"
+                " ORDER BY run_id, minute"
+                " ON CONFLICT (run_id, minute, shard)"
+                f" DO UPDATE SET sent = {quoted}.sent + EXCLUDED.sent"
+            )
+            folded = max(cursor.rowcount, 0)
+            cursor.execute(f"DELETE FROM {quoted} WHERE shard = 0 AND sent = 0")
+        return folded
+
     def partitions(self) -> list[partitions.Partition]:
         return partitions.partitions()

@@ -64,6 +64,14 @@ class SqliteBackend:
         """Shards exist per Postgres backend only; SQLite writes shard 0."""
         return 0
 
+    def minute_sql(self, column: str) -> str:
+        """A datetime column cut to its minute (SQLite keeps naive UTC text)."""
+        return f"substr({column}, 1, 16) || ':00'"
+
+    def fold_sent_minute_shards(self, table: str) -> int:
+        """Shards exist per Postgres backend only; SQLite writes shard 0."""
+        return 0
+
     # --- compaction ---------------------------------------------------------------------------
     def partitions(self) -> list:
         return []

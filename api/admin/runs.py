@@ -2,16 +2,7 @@ from django.contrib import admin
 from django.db.models import IntegerField, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from .models import (
-    Campaign,
-    CampaignRun,
-    Client,
-    Message,
-    MessageStatus,
-    RunStatusCount,
-)
-from .phones import mask_phone
-from .selectors import RUN_SUMMARY_FIELDS
+from api.models import CampaignRun, MessageStatus, RunStatusCount
 
 _UNSENT = [MessageStatus.FAILED, MessageStatus.EXPIRED, MessageStatus.CANCELLED]
 
@@ -52,39 +43,6 @@ class ProgressMixin:
         return f"{sent:,} sent, {unsent:,} {ended} of {total:,}: {done} % done"
 
 
-@admin.register(Client)
-class ClientAdmin(admin.ModelAdmin):
-    list_display = ("id", "masked_phone", "mobile_operator_code", "tag", "timezone", "deleted_at")
-    list_filter = ("mobile_operator_code", "tag", "timezone")
-    search_fields = ("phone_number", "tag")
-    readonly_fields = ("created_at", "updated_at", "deleted_at")
-
-    def get_queryset(self, request):
-        return Client.all_objects.all()
-
-    @admin.display(description="phone")
-    def masked_phone(self, obj):
-        return mask_phone(obj.phone_number)
-
-
-class RunInline(admin.TabularInline):
-    model = CampaignRun
-    extra = 0
-    can_delete = False
-    fields = RUN_SUMMARY_FIELDS[1:]  # what the stats show of a run, its id aside
-    readonly_fields = fields
-
-
-@admin.register(Campaign)
-class CampaignAdmin(ProgressMixin, admin.ModelAdmin):
-    run_lookup = "run__campaign_id"
-    list_display = ("id", "status", "tag", "start_datetime", "end_datetime", "progress")
-    list_filter = ("status",)
-    search_fields = ("tag", "text_message")
-    readonly_fields = ("status", "created_at", "updated_at", "progress")
-    inlines = [RunInline]
-
-
 @admin.register(CampaignRun)
 class CampaignRunAdmin(ProgressMixin, admin.ModelAdmin):
     list_display = (
@@ -100,30 +58,6 @@ class CampaignRunAdmin(ProgressMixin, admin.ModelAdmin):
     readonly_fields = [f.name for f in CampaignRun._meta.fields] + ["progress"]
 
     def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    """Message history is read-only: it is the record of what was sent."""
-
-    list_display = ("id", "run", "client_id", "status", "planned_send_at", "attempts", "sent_at")
-    list_filter = ("status",)
-    search_fields = ("client__phone_number",)
-    raw_id_fields = ("run", "client")
-    show_full_result_count = False
-    list_select_related = ("run",)
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Message._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

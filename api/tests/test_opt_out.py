@@ -90,7 +90,7 @@ def test_opted_out_is_read_only_in_the_client_api(api):
         ({"phones": [True]}, "not 7XXXXXXXXXX"),
         ({"phones": [{"a": 1}]}, "not 7XXXXXXXXXX"),
         (
-            {"phones": ["7900000000%d" % (i % 10) for i in range(MAX_PHONES_PER_REQUEST + 1)]},
+            {"phones": [f"790000{i:05d}" for i in range(MAX_PHONES_PER_REQUEST + 1)]},
             "At most",
         ),
         ({}, "required"),

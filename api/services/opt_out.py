@@ -12,15 +12,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from api.domain.clients import check_phone_list
-from api.message_ids import message_id
-from api.models import (
-    ACTIVE_RUN_STATUSES,
-    UNSENT_MESSAGE_STATUSES,
-    CampaignRun,
-    Client,
-    Message,
-    MessageStatus,
-)
+from api.models import Client
+
+from .clients import cancel_unsent_messages
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +56,8 @@ def set_opted_out(
         .update(**changes, updated_at=now)
     )
     if opted_out and ids:
-        _cancel_unsent(ids)
+        # A message claimed meanwhile is caught at send time (dispatch/outcomes.before_send).
+        cancel_unsent_messages(client_ids=ids, reason=OPTED_OUT_ERROR)
     known = {phone for _, phone in rows}
     result = OptOutResult(
         found=[phone for phone in phones if phone in known],
@@ -77,18 +72,3 @@ def set_opted_out(
         changed,
     )
     return result
-
-
-def _cancel_unsent(client_ids: list[int]) -> None:
-    """Their unsent messages of open runs are cancelled: one primary-key lookup per (run,
-    client), as a message's id is derived from both. Any claimed meanwhile is caught by the
-    send-time check (api/services/dispatch/outcomes.before_send)."""
-    open_runs = list(
-        CampaignRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).values_list("id", flat=True)
-    )
-    if not open_runs:
-        return
-    Message.objects.filter(
-        pk__any_of=[message_id(run, client) for run in open_runs for client in client_ids],
-        status__in=UNSENT_MESSAGE_STATUSES,
-    ).update(status=MessageStatus.CANCELLED, last_error=OPTED_OUT_ERROR)

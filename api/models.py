@@ -194,8 +194,9 @@ class CampaignRun(models.Model):
     resend_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    # Audience clients left out at planning because they opted out.
-    opted_out_clients = models.PositiveIntegerField(default=0)
+    # Audience clients left out at planning because they opted out. db_default: code from
+    # before this column (a rolling deploy) still inserts runs.
+    opted_out_clients = models.PositiveIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     planned_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -43,9 +43,13 @@ def audience_where(campaign: Campaign, *, opted_out: bool | None = False, alias:
         parts.append(f"{prefix}opted_out = %(audience_opted_out)s")
         params["audience_opted_out"] = opted_out
     for column, values in conditions:
-        name = f"audience_{column}"
-        parts.append(sql.any_of_sql(f"{prefix}{quote(column)}", name))
-        params[name] = sql.list_param(values)
+        name, quoted = f"audience_{column}", f"{prefix}{quote(column)}"
+        if len(values) == 1:  # the common one-tag campaign: a plain equality, as `IN (x)` is
+            parts.append(f"{quoted} = %({name})s")
+            params[name] = values[0]
+        else:
+            parts.append(sql.any_of_sql(quoted, name))
+            params[name] = sql.list_param(values)
     return Where(" AND ".join(parts), params)
 
 

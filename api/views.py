@@ -134,7 +134,7 @@ def _start_options(request) -> dict:
         if raw not in _SPELLED:
             raise ValidationError({"force_resend": ["Must be true or false."]})
         if "force_resend" not in data:
-            data = {"force_resend": _SPELLED[raw]}
+            data = {**data, "force_resend": _SPELLED[raw]}
     start = StartSerializer(data=data)
     start.is_valid(raise_exception=True)
     return start.validated_data

@@ -128,3 +128,26 @@ def test_only_failed_of_an_unknown_campaign_is_404(api):
     response = api.post("/api/campaigns/999999/start/", {"only": "failed"}, format="json")
 
     assert response.status_code == 404
+
+
+def test_a_bad_only_is_400_also_with_force_resend_in_the_query(api):
+    campaign, _ = ended_run({"79000000002": MessageStatus.FAILED})
+
+    response = api.post(
+        f"/api/campaigns/{campaign.pk}/start/?force_resend=true", {"only": -1}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["only"]
+    assert CampaignRun.objects.filter(campaign=campaign).count() == 1
+
+
+def test_only_failed_in_the_body_with_force_resend_in_the_query_is_400(api):
+    campaign, _ = ended_run({"79000000002": MessageStatus.FAILED})
+
+    response = api.post(
+        f"/api/campaigns/{campaign.pk}/start/?force_resend=true", {"only": "failed"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["only"]

@@ -16,7 +16,8 @@ from api.providers.base import Outcome, OutgoingSms, get_provider, send_and_wait
 
 logger = logging.getLogger(__name__)
 
-# A test send is a check by hand, not a way around the campaign's audience and rate limit.
+# A test send is a check by hand (the request waits for the gateway), not a way around the
+# campaign's audience; the provider's rate limit applies as to any message.
 MAX_TEST_PHONES = 10
 
 

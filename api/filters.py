@@ -57,7 +57,27 @@ class MessageFilter(django_filters.FilterSet):
         fields = ["campaign", "run", "client", "status"]
 
 
+class _StrictBooleanField(forms.NullBooleanField):
+    """true/false (also 1/0): anything else is a 400 naming the parameter, not "no filter"."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        text = str(value).strip().lower() if value is not None else ""
+        if text == "":
+            return None
+        if text not in ("true", "false", "1", "0"):
+            raise forms.ValidationError("Must be true or false.")
+        return text in ("true", "1")
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = _StrictBooleanField
+
+
 class ClientFilter(django_filters.FilterSet):
+    opted_out = StrictBooleanFilter()
+
     class Meta:
         model = Client
-        fields = ["tag", "mobile_operator_code", "timezone", "phone_number"]
+        fields = ["tag", "mobile_operator_code", "timezone", "phone_number", "opted_out"]

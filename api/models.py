@@ -61,6 +61,10 @@ class Client(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     # Soft delete: a deleted client leaves every audience but keeps its message history.
     deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Opted out (an inbound STOP): in no audience, and not sent at send time either. Set only
+    # through api.services.opt_out.set_opted_out. db_default: raw bulk inserts may omit it.
+    opted_out = models.BooleanField(default=False, db_default=False, editable=False)
+    opted_out_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ActiveClientManager()
     all_objects = models.Manager()  # noqa: DJ012 - both managers belong together
@@ -80,6 +84,8 @@ class Client(models.Model):
             models.Index(fields=["mobile_operator_code"], name="client_operator_idx"),
             # The distinct zones in a few index probes (planning computes one time per zone).
             models.Index(fields=["timezone"], name="client_timezone_idx"),
+            # The few opted-out clients, so counting an audience's costs O(opted out).
+            models.Index(fields=["id"], condition=Q(opted_out=True), name="client_opted_out_idx"),
         ]
 
     def __str__(self) -> str:
@@ -184,6 +190,14 @@ class CampaignRun(models.Model):
     planned_messages = models.PositiveIntegerField(default=0)
     skipped_clients = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
+    # Resend to failed: this run's audience is the clients whose message in `resend_of`
+    # ended failed or expired (still in the audience).
+    resend_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Audience clients left out at planning because they opted out. db_default: code from
+    # before this column (a rolling deploy) still inserts runs.
+    opted_out_clients = models.PositiveIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     planned_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -214,6 +228,8 @@ class MessageStatus(models.TextChoices):
 # Message status groups. Unsent: waiting to be sent (or resumed); open: not settled yet.
 UNSENT_MESSAGE_STATUSES = (MessageStatus.PENDING, MessageStatus.PAUSED)
 OPEN_MESSAGE_STATUSES = (MessageStatus.PENDING, MessageStatus.SENDING, MessageStatus.PAUSED)
+# Ended without reaching the client: what "resend to failed" sends again.
+RESENDABLE_MESSAGE_STATUSES = (MessageStatus.FAILED, MessageStatus.EXPIRED)
 
 
 class Message(models.Model):
@@ -390,3 +406,39 @@ class RunSentMinute(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id} {self.minute:%Y-%m-%d %H:%M}: {self.sent} sent"
+
+
+class TestSend(models.Model):
+    """One test SMS of a campaign's text to one client (POST /campaigns/<id>/test/): sent at
+    once through the provider, kept apart from the runs, their messages and the stats.
+
+    The row id is the gateway's message id: below 2**32, the range no run's message uses
+    (those are run_id * 2**32 + client_id with run_id >= 1), so the two never collide.
+    """
+
+    __test__ = False  # not a pytest class
+
+    # Kept by the application, not the database (as Message's): a database FK would make every
+    # TRUNCATE of the campaign table (benchmarks, fixtures) name this table too.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="test_sends", db_constraint=False
+    )
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="test_sends", db_constraint=False
+    )
+    text = models.TextField()
+    outcome = models.CharField(max_length=16, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(id__lt=MESSAGE_ID_RUN_STRIDE), name="test_send_id_below_runs"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"test send {self.pk} of campaign {self.campaign_id} ({self.outcome})"

@@ -56,6 +56,7 @@ RUN_SUMMARY_FIELDS = (
     "status",
     "planned_messages",
     "skipped_clients",
+    "opted_out_clients",
     "created_at",
     "finished_at",
 )

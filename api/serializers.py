@@ -97,10 +97,13 @@ class ClientSerializer(StrictModelSerializer):
             "mobile_operator_code",
             "tag",
             "timezone",
+            "opted_out",
+            "opted_out_at",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        # Opt-out changes only through POST /clients/opt-out/ (api.services.opt_out).
+        read_only_fields = ["id", "opted_out", "opted_out_at", "created_at", "updated_at"]
 
     def validate_phone_number(self, value: str) -> str:
         # The format is phone_validator's (on the field, as in the model and the admin).
@@ -191,6 +194,14 @@ class StartSerializer(serializers.Serializer):
         help_text="Start a new run even if the campaign was started: unsent messages of the "
         "previous run are cancelled, every client of the audience is sent again.",
     )
+    only = serializers.ChoiceField(
+        choices=["failed"],
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text='"failed": a new run for the clients whose message in the latest (ended) '
+        "run failed or expired. Not with force_resend.",
+    )
 
 
 class StartedSerializer(serializers.Serializer):
@@ -199,6 +210,7 @@ class StartedSerializer(serializers.Serializer):
     run_number = serializers.IntegerField()
     status = serializers.ChoiceField(choices=CampaignStatus.choices)
     force_resend = serializers.BooleanField()
+    only = serializers.CharField(allow_null=True)
 
 
 class RunSummarySerializer(serializers.ModelSerializer):

@@ -32,6 +32,8 @@ from .serializers import (
 )
 from .services import campaigns as campaign_services
 from .services import clients as client_services
+from .services.resend import ONLY_FAILED
+from .views_actions import CampaignActions, ClientActions
 
 ERROR = OpenApiResponse(description="JSON error naming the offending field")
 CONFLICT = OpenApiResponse(description="The campaign's state does not allow this action")
@@ -100,7 +102,7 @@ class ApiNotFoundView(APIView):
         summary="Delete a client (soft: message history stays, unsent messages are cancelled)"
     ),
 )
-class ClientViewSet(SingleValuedQuery, viewsets.ModelViewSet):
+class ClientViewSet(ClientActions, SingleValuedQuery, viewsets.ModelViewSet):
     queryset = Client.objects.all()
     serializer_class = ClientSerializer
     filterset_class = ClientFilter
@@ -121,7 +123,7 @@ class ClientViewSet(SingleValuedQuery, viewsets.ModelViewSet):
 _SPELLED = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
-def _force_resend(request) -> bool:
+def _start_options(request) -> dict:
     """From the body, or the query string (no booleans there: the usual spellings). A query
     value that is none of them is a 400 even when the body also says it."""
     data = request.data
@@ -132,10 +134,10 @@ def _force_resend(request) -> bool:
         if raw not in _SPELLED:
             raise ValidationError({"force_resend": ["Must be true or false."]})
         if "force_resend" not in data:
-            data = {"force_resend": _SPELLED[raw]}
+            data = {**data, "force_resend": _SPELLED[raw]}
     start = StartSerializer(data=data)
     start.is_valid(raise_exception=True)
-    return start.validated_data["force_resend"]
+    return start.validated_data
 
 
 @extend_schema_view(
@@ -151,7 +153,7 @@ def _force_resend(request) -> bool:
         summary="Delete a campaign that never ran (one with history: cancel it instead)",
     ),
 )
-class CampaignViewSet(SingleValuedQuery, viewsets.ModelViewSet):
+class CampaignViewSet(CampaignActions, SingleValuedQuery, viewsets.ModelViewSet):
     queryset = Campaign.objects.all()
     serializer_class = CampaignSerializer
     lookup_value_regex = r"\d+"
@@ -174,20 +176,30 @@ class CampaignViewSet(SingleValuedQuery, viewsets.ModelViewSet):
         request=StartSerializer,
         parameters=[OpenApiParameter("force_resend", bool, description="Same as the body field.")],
         responses={202: StartedSerializer, 400: ERROR, 409: CONFLICT},
-        examples=[OpenApiExample("Force a re-send", value={"force_resend": True})],
-        summary="Start the campaign (a new run); 409 if started unless force_resend",
+        examples=[
+            OpenApiExample("Force a re-send", value={"force_resend": True}),
+            OpenApiExample("Resend to failed", value={"only": "failed"}),
+        ],
+        summary="Start the campaign (a new run); 409 if started unless force_resend;"
+        ' {"only": "failed"} re-sends the latest run\'s failures',
     )
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
-        force_resend = _force_resend(request)
+        options = _start_options(request)
+        force_resend = options["force_resend"]
         campaign = self.get_object()
-        run = campaign_services.start_campaign(campaign_id=campaign.pk, force_resend=force_resend)
+        run = campaign_services.start_campaign(
+            campaign_id=campaign.pk,
+            force_resend=force_resend,
+            only_failed=options["only"] == ONLY_FAILED,
+        )
         body = {
             "campaign_id": campaign.pk,
             "run_id": run.pk,
             "run_number": run.number,
             "status": Campaign.objects.values_list("status", flat=True).get(pk=campaign.pk),
             "force_resend": force_resend,
+            "only": options["only"],
         }
         return Response(StartedSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 

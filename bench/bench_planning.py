@@ -93,30 +93,15 @@ def insert_sql(
     leaves the id to the table's sequence default. conflict adds ON CONFLICT (id) DO NOTHING
     (needs a unique index on id).
     """
-    from django.db import connection
+    from api.services.planning import message_insert_select
 
-    from api.message_ids import MESSAGE_ID_RUN_STRIDE
-    from api.models import MessageStatus
-    from api.selectors import campaign_audience
-
-    audience_sql, audience_params = (
-        campaign_audience(run.campaign).order_by().values("id", "timezone").query.sql_with_params()
-    )
-    adapt = connection.ops.adapt_datetimefield_value
-    pairs: list = []
-    for zone_name, moment in times.items():
-        pairs += [zone_name, adapt(moment)]
-    values_sql = ", ".join("(%s, %s::timestamptz)" for _ in times)
-    columns = COLUMNS if ids == "derived" else COLUMNS.removeprefix("id, ")
-    id_select = f"%s * {MESSAGE_ID_RUN_STRIDE} + audience.id, " if ids == "derived" else ""
-    id_params = [run.id] if ids == "derived" else []
-    sql = (
-        f"INSERT INTO {table} ({columns})"  # noqa: S608 - constants and %s only
-        f" SELECT {id_select}%s, audience.id, %s, planned.at, planned.at, 0, '', %s"
-        f" FROM ({audience_sql}) AS audience JOIN (VALUES {values_sql}) AS planned (zone, at)"
-        " ON planned.zone = audience.timezone"
-    )
-    params = [*id_params, run.id, MessageStatus.PENDING, adapt(now), *audience_params, *pairs]
+    select, params = message_insert_select(run, times, now)
+    if ids == "derived":
+        columns = COLUMNS
+    else:  # the same SELECT without its first column (the derived id)
+        columns = COLUMNS.removeprefix("id, ")
+        select = "SELECT " + select.split(" + audience.id, ", 1)[1]
+    sql = f"INSERT INTO {table} ({columns}) {select}"  # noqa: S608 - constants and %(x)s only
     if conflict:
         sql += " ON CONFLICT (id) DO NOTHING"
     return sql, params

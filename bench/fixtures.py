@@ -83,7 +83,7 @@ def reset_campaigns() -> None:
     """Empty messages (their partitions dropped), runs and campaigns (clients are kept: they
     are the slow fixture)."""
     drop_message_partitions()
-    execute("TRUNCATE api_message, api_runstatuscount, api_campaignrun, api_campaign")
+    execute("TRUNCATE api_message, api_runstatuscount, api_campaignrun, api_testsend, api_campaign")
 
 
 def create_campaign_and_run(
@@ -132,7 +132,8 @@ def prepare_messages(count: int) -> None:
     # again after RESTART IDENTITY) gets a fresh one and every round starts alike.
     drop_message_partitions()
     execute(
-        "TRUNCATE api_message, api_runstatuscount, api_campaignrun, api_campaign, api_client"
+        "TRUNCATE api_message, api_runstatuscount, api_campaignrun, api_testsend, api_campaign,"
+        " api_client"
         " RESTART IDENTITY CASCADE"
     )
     execute(

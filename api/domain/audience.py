@@ -105,24 +105,45 @@ def audience_tags(*, tag: str, client_filter) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
-def audience_filter(*, tag: str, client_filter) -> Q | None:
-    """The seed's rules as one WHERE clause; None when the campaign names no audience.
+# One condition of an audience: the client field and the values it may take. The ORM filter
+# below and the SQL WHERE (api/services/sql/where.py) are both rendered from these.
+AudienceCondition = tuple[str, list[str]]
+
+# Who is never in an audience, whatever the filter: deleted and opted-out clients.
+REACHABLE = {"deleted_at": None, "opted_out": False}
+
+
+def audience_conditions(*, tag: str, client_filter) -> list[AudienceCondition] | None:
+    """The seed's rules as conditions that must all hold; None when the campaign names no
+    audience.
 
     Phone numbers, when given, are the audience and tags/operator codes only narrow it;
     otherwise the audience is the clients with one of the tags, narrowed by operator codes.
     """
     filters = normalize_client_filter(client_filter)
     tags = audience_tags(tag=tag, client_filter=filters)
-    if filters["phone_numbers"]:
-        condition = Q(phone_number__in=filters["phone_numbers"])
-        if tags:
-            condition &= Q(tag__in=tags)
-    elif tags:
-        condition = Q(tag__in=tags)
-    else:
+    if not filters["phone_numbers"] and not tags:
         return None
+    conditions: list[AudienceCondition] = []
+    if filters["phone_numbers"]:
+        conditions.append(("phone_number", filters["phone_numbers"]))
+    if tags:
+        conditions.append(("tag", tags))
     if filters["operator_codes"]:
-        condition &= Q(mobile_operator_code__in=filters["operator_codes"])
+        conditions.append(("mobile_operator_code", filters["operator_codes"]))
+    return conditions
+
+
+def audience_filter(*, tag: str, client_filter, opted_out: bool = False) -> Q | None:
+    """audience_conditions as one ORM WHERE over active clients (the opted-out ones with
+    `opted_out=True`: who the audience would hold but for their opt-out); None when the
+    campaign names no audience."""
+    conditions = audience_conditions(tag=tag, client_filter=client_filter)
+    if conditions is None:
+        return None
+    condition = Q(**{**REACHABLE, "opted_out": opted_out})
+    for field, values in conditions:
+        condition &= Q(**{f"{field}__any_of": values})
     return condition
 
 

@@ -8,6 +8,8 @@ import re
 from functools import cache
 from zoneinfo import available_timezones
 
+from api.phones import mask_phone
+
 from .errors import DuplicatePhone, InvalidInput
 
 # ASCII digits only, and nothing after them (`$` would let a trailing newline in; `\d` takes
@@ -79,6 +81,32 @@ def check_client(
         check_tag(tag)
     if timezone is not None:
         check_timezone(timezone)
+
+
+# A list of phone numbers in one request (opt-out); a test send takes far fewer.
+MAX_PHONES_PER_REQUEST = 1_000
+
+
+def check_phone_list(
+    values, *, field: str = "phones", limit: int = MAX_PHONES_PER_REQUEST, allow_empty=False
+) -> list[str]:
+    """A JSON list of 7XXXXXXXXXX strings (integers accepted), 1..limit of them: the numbers
+    as text, repeats dropped. InvalidInput naming `field`; bad numbers are shown masked."""
+    if isinstance(values, str | bytes) or not isinstance(values, list | tuple):
+        raise InvalidInput("Must be a list of phone numbers.", field=field)
+    if not values and not allow_empty:
+        raise InvalidInput("Give at least one phone number.", field=field)
+    if len(values) > limit:
+        raise InvalidInput(f"At most {limit} phone numbers per request.", field=field)
+    texts = [
+        str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
+        for value in values
+    ]
+    bad = [text or "?" for text in texts if text is None or not PHONE_RE.match(text)]
+    if bad:
+        shown = ", ".join(mask_phone(text) for text in bad[:5])
+        raise InvalidInput(f"{len(bad)} value(s) are not 7XXXXXXXXXX: {shown}.", field=field)
+    return list(dict.fromkeys(texts))
 
 
 def ensure_phone_free(phone_number: str, *, client_id: int | None = None) -> None:

@@ -76,12 +76,20 @@ def delete_client(*, client_id: int) -> None:
     )
     if not updated:
         raise NotFound("Client not found.", field="client")
-    # Unsent messages live only in runs that are not over; the client's message in each is
+    cancel_unsent_messages(client_ids=[client_id], reason="client deleted")
+
+
+def cancel_unsent_messages(*, client_ids: list[int], reason: str) -> int:
+    """Cancel the clients' unsent messages (`reason` as last_error); returns how many. Safe to
+    repeat. A message claimed meanwhile is caught by the send-time check."""
+    # Unsent messages live only in runs that are not over; a client's message in each is
     # one primary-key lookup (its id is derived from run and client).
     open_runs = CampaignRun.objects.filter(status__in=ACTIVE_RUN_STATUSES).values_list(
         "id", flat=True
     )
-    Message.objects.filter(
-        pk__any_of=[message_id(run_id, client_id) for run_id in open_runs],
-        status__in=UNSENT_MESSAGE_STATUSES,
-    ).update(status=MessageStatus.CANCELLED, last_error="client deleted")
+    ids = [message_id(run_id, client_id) for run_id in open_runs for client_id in client_ids]
+    if not ids:
+        return 0
+    return Message.objects.filter(pk__any_of=ids, status__in=UNSENT_MESSAGE_STATUSES).update(
+        status=MessageStatus.CANCELLED, last_error=reason
+    )

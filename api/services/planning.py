@@ -23,12 +23,21 @@ from django.utils import timezone
 
 from api import metrics
 from api.message_ids import MESSAGE_ID_RUN_STRIDE
-from api.models import Campaign, CampaignRun, CampaignStatus, Message, MessageStatus, RunStatus
-from api.selectors import campaign_audience, client_timezones
+from api.models import (
+    Campaign,
+    CampaignRun,
+    CampaignStatus,
+    Client,
+    Message,
+    MessageStatus,
+    RunStatus,
+)
+from api.selectors import client_timezones
 
 from . import counters
 from .send_window import next_send_time
 from .sql import backend
+from .sql.where import Where, audience_where, failed_in_run_where
 
 logger = logging.getLogger(__name__)
 
@@ -58,40 +67,89 @@ def planned_times(campaign: Campaign, zones: list[str], now: datetime) -> dict[s
     return times
 
 
+def run_audience_where(run: CampaignRun) -> Where:
+    """Who the run plans for: the campaign's audience (opted-out clients left out); for a
+    resend-to-failed run, only those whose message in the earlier run failed or expired."""
+    where = audience_where(run.campaign, alias="audience")
+    if run.resend_of_id is not None:
+        where = where & failed_in_run_where(run.resend_of_id, alias="audience")
+    return where
+
+
+def message_insert_select(
+    run: CampaignRun, times: dict[str, datetime], now: datetime
+) -> tuple[str, dict]:
+    """The SELECT yielding the run's message rows (MESSAGE_COLUMNS' order), with its named
+    parameters: the audience joined on its zone's sending instant."""
+    adapt = connection.ops.adapt_datetimefield_value
+    where = run_audience_where(run)
+    # The zones' times as a VALUES list joined on the client's zone (one hash lookup per row).
+    # VALUES columns are named column1, column2 on both Postgres and SQLite.
+    zones_sql = "VALUES " + ", ".join(
+        f"(%(zone_{index})s, %(at_{index})s)" for index in range(len(times))
+    )
+    params = {"run": run.id, "pending": MessageStatus.PENDING, "now": adapt(now), **where.params}
+    for index, (zone_name, moment) in enumerate(times.items()):
+        params[f"zone_{index}"], params[f"at_{index}"] = zone_name, adapt(moment)
+    client_table = connection.ops.quote_name(Client._meta.db_table)
+    select = (
+        f"SELECT %(run)s * {MESSAGE_ID_RUN_STRIDE} + audience.id, %(run)s, audience.id,"
+        " %(pending)s, zones.column2, zones.column2, 0, '', %(now)s"
+        f" FROM {client_table} AS audience"
+        f" INNER JOIN ({zones_sql}) AS zones ON audience.timezone = zones.column1"
+        f" WHERE {where.sql}"
+    )
+    return select, params
+
+
+MESSAGE_COLUMNS = (
+    "(id, run_id, client_id, status, planned_send_at, next_attempt_at, attempts, last_error,"
+    " created_at)"
+)
+
+
 def _insert_messages(run: CampaignRun, times: dict[str, datetime], now: datetime) -> int:
     if not times:
         return 0
-    audience_sql, audience_params = (
-        campaign_audience(run.campaign).order_by().values("id", "timezone").query.sql_with_params()
-    )
-    adapt = connection.ops.adapt_datetimefield_value
-    # The zones' times as a VALUES list joined on the client's zone (one hash lookup per row).
-    # VALUES columns are named column1, column2 on both Postgres and SQLite.
-    zones_sql = "VALUES " + ", ".join(["(%s, %s)"] * len(times))
-    zones_params: list = []
-    for zone_name, moment in times.items():
-        zones_params += [zone_name, adapt(moment)]
+    select, params = message_insert_select(run, times, now)
     # No ON CONFLICT (it cost ~40 % of planning, bench/README.md): the run row is locked and
     # must still be `scheduled`; the primary key (the id is derived from run and client)
     # turns anything else into an error, never into a duplicate.
-    select = (
-        f"SELECT %s * {MESSAGE_ID_RUN_STRIDE} + audience.id, %s, audience.id, %s, zones.column2,"
-        " zones.column2, 0, '', %s"
-        f" FROM ({audience_sql}) AS audience"
-        f" INNER JOIN ({zones_sql}) AS zones ON audience.timezone = zones.column1"
-    )
-    params = [run.id, run.id, MessageStatus.PENDING, adapt(now), *audience_params, *zones_params]
-    columns = (
-        "(id, run_id, client_id, status, planned_send_at, next_attempt_at, attempts, last_error,"
-        " created_at)"
-    )
     sql = backend()
     planned = sql.load_run_messages(
-        run.id, table=Message._meta.db_table, columns=columns, select=select, params=params
+        run.id, table=Message._meta.db_table, columns=MESSAGE_COLUMNS, select=select, params=params
     )
     if sql.partitioned:  # loaded before its partition was attached: no trigger counted them
         counters.add_counts(run.id, {MessageStatus.PENDING: planned})
     return planned
+
+
+def count_clients(where: Where) -> int:
+    """How many clients a WHERE (over the client table as `audience`) selects."""
+    table = connection.ops.quote_name(Client._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {table} AS audience WHERE {where.sql}", where.params)
+        return cursor.fetchone()[0]
+
+
+def _count_skipped(run: CampaignRun, closed: list[str]) -> int:
+    """Audience clients in zones whose window never opens before the end (no scan when every
+    zone has a time)."""
+    if not closed:
+        return 0
+    sql = backend()
+    zones = Where(sql.any_of_sql("audience.timezone", "closed_zones"))
+    zones.params["closed_zones"] = sql.list_param(closed)
+    return count_clients(run_audience_where(run) & zones)
+
+
+def _count_opted_out(run: CampaignRun) -> int:
+    """Clients the audience would hold but for their opt-out (client_opted_out_idx: O(opted
+    out), not O(audience), on Postgres)."""
+    where = audience_where(run.campaign, opted_out=True, alias="audience")
+    if run.resend_of_id is not None:
+        where = where & failed_in_run_where(run.resend_of_id, alias="audience")
+    return count_clients(where)
 
 
 def plan_run(*, run_id: int) -> PlanResult:
@@ -115,15 +173,21 @@ def plan_run(*, run_id: int) -> PlanResult:
         zones = client_timezones()
         times = planned_times(campaign, zones, now)
         planned = _insert_messages(run, times, now)
-        closed = [zone for zone in zones if zone not in times]
-        skipped = 0
-        if closed:  # only then is the audience scanned again, to count who gets nothing
-            skipped = campaign_audience(campaign).filter(timezone__any_of=closed).count()
+        skipped = _count_skipped(run, [zone for zone in zones if zone not in times])
         run.status = RunStatus.RUNNING
         run.planned_messages = planned
         run.skipped_clients = skipped
+        run.opted_out_clients = _count_opted_out(run)
         run.planned_at = now
-        run.save(update_fields=["status", "planned_messages", "skipped_clients", "planned_at"])
+        run.save(
+            update_fields=[
+                "status",
+                "planned_messages",
+                "skipped_clients",
+                "opted_out_clients",
+                "planned_at",
+            ]
+        )
         Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SCHEDULED).update(
             status=CampaignStatus.RUNNING, updated_at=now
         )

@@ -30,6 +30,7 @@ def test_start_draft_is_202_with_the_run_id(api, django_capture_on_commit_callba
         "run_number": 1,
         "status": "scheduled",
         "force_resend": False,
+        "only": None,
     }
     assert stats(api, campaign.pk)["sent_messages"] == 2
 

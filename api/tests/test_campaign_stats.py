@@ -94,6 +94,7 @@ def test_stats_latest_run_times_are_written_as_drf_writes_them(api, microsecond)
         "status": run.status,
         "planned_messages": run.planned_messages,
         "skipped_clients": run.skipped_clients,
+        "opted_out_clients": run.opted_out_clients,
         "created_at": field.to_representation(created),
         "finished_at": field.to_representation(finished),
     }

@@ -8,6 +8,7 @@ from api.domain.audience import (
     MAX_FILTER_ITEMS,
     MAX_FILTER_PHONES,
     NO_AUDIENCE_MESSAGE,
+    audience_conditions,
     audience_filter,
     audience_tags,
     check_has_audience,
@@ -84,22 +85,29 @@ def test_the_campaign_tag_comes_first_then_the_filters_without_repeats():
 
 
 def test_phone_numbers_are_the_audience_and_tags_and_codes_narrow_it():
-    condition = audience_filter(
+    conditions = audience_conditions(
         tag="vip", client_filter={"phone_numbers": ["79000000001"], "operator_codes": ["900"]}
     )
 
-    assert condition == (
-        Q(phone_number__in=["79000000001"])
-        & Q(tag__in=["vip"])
-        & Q(mobile_operator_code__in=["900"])
-    )
+    assert conditions == [
+        ("phone_number", ["79000000001"]),
+        ("tag", ["vip"]),
+        ("mobile_operator_code", ["900"]),
+    ]
 
 
 def test_without_phones_the_tags_are_the_audience_narrowed_by_codes():
-    condition = audience_filter(tag="vip", client_filter=["gold", "900"])
+    conditions = audience_conditions(tag="vip", client_filter=["gold", "900"])
 
-    assert condition == Q(tag__in=["vip", "gold"]) & Q(mobile_operator_code__in=["900"])
+    assert conditions == [("tag", ["vip", "gold"]), ("mobile_operator_code", ["900"])]
+    assert audience_conditions(tag="", client_filter={"operator_codes": ["900"]}) is None
     assert audience_filter(tag="", client_filter={"operator_codes": ["900"]}) is None
+
+
+def test_the_orm_filter_leaves_out_deleted_and_opted_out_clients():
+    condition = audience_filter(tag="vip", client_filter=None)
+
+    assert condition == Q(deleted_at=None, opted_out=False) & Q(tag__any_of=["vip"])
 
 
 @pytest.mark.parametrize(

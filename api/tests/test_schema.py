@@ -77,3 +77,25 @@ def test_schema_endpoint_serves_the_same_paths(api):
 
     assert response.status_code == 200
     assert set(ACTION_PATHS) <= set(response.json()["paths"])
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "codes"),
+    [
+        ("/api/clients/opt-out/", "post", {"200", "400"}),
+        ("/api/campaigns/{id}/test/", "post", {"200", "400"}),
+        ("/api/campaigns/{id}/preview/", "get", {"200", "400"}),
+    ],
+)
+def test_schema_documents_the_operator_actions(schema, path, method, codes):
+    assert codes <= set(schema["paths"][path][method]["responses"])
+
+
+def test_schema_documents_only_failed_and_the_preview_zone(schema):
+    start = schema["paths"]["/api/campaigns/{id}/start/"]["post"]
+    body = start["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/")[-1]
+    preview = schema["paths"]["/api/campaigns/{id}/preview/"]["get"]
+
+    assert "only" in schema["components"]["schemas"][body]["properties"]
+    assert "tz" in {p["name"] for p in preview["parameters"]}
+    assert "opted_out" in schema["components"]["schemas"]["Client"]["properties"]

@@ -33,6 +33,7 @@ class ClaimedMessage:
     phone: str = ""
     timezone: str = "UTC"
     client_deleted: bool = False
+    client_opted_out: bool = False
     token: int = 0  # the claim's token: every write about this message must quote it
 
 
@@ -96,9 +97,10 @@ def claim_due_messages(
 
 
 def _load_clients(batch: list[ClaimedMessage]) -> None:
-    """Phone, zone and deletion of each client, read at send time (not at claim time)."""
+    """Phone, zone, deletion and opt-out of each client, read at send time (not at claim
+    time)."""
     rows = Client.all_objects.filter(pk__any_of={m.client_id for m in batch}).values_list(
-        "id", "phone_number", "timezone", "deleted_at"
+        "id", "phone_number", "timezone", "deleted_at", "opted_out"
     )
     by_id = {row[0]: row for row in rows}
     for message in batch:
@@ -106,5 +108,5 @@ def _load_clients(batch: list[ClaimedMessage]) -> None:
         if row is None:
             message.client_deleted = True
         else:
-            _, message.phone, message.timezone, deleted_at = row
+            _, message.phone, message.timezone, deleted_at, message.client_opted_out = row
             message.client_deleted = deleted_at is not None

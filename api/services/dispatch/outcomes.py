@@ -129,6 +129,8 @@ def before_send(
         return Transition(MessageStatus.CANCELLED, error="campaign cancelled", refund_attempt=True)
     if message.client_deleted:
         return Transition(MessageStatus.CANCELLED, error="client deleted", refund_attempt=True)
+    if message.client_opted_out:  # opted out after planning (set_opted_out raced the claim)
+        return Transition(MessageStatus.CANCELLED, error="client opted out", refund_attempt=True)
     if now >= campaign.end_datetime:
         return Transition(MessageStatus.EXPIRED, error="campaign ended", refund_attempt=True)
     if campaign.status == CampaignStatus.PAUSED or run_status == RunStatus.PAUSED:

@@ -108,10 +108,10 @@ def _attach(name: str, low: int, high: int) -> None:
         cursor.execute(f"ALTER TABLE {quoted} DROP CONSTRAINT {range_check}")
 
 
-def create_run_partition(run_id: int, *, load: tuple[str, list] | None = None) -> int:
+def create_run_partition(run_id: int, *, load: tuple[str, dict | list] | None = None) -> int:
     """Create, optionally fill, index and attach the run's partition; returns the rows loaded.
 
-    `load` is an INSERT statement (and its params) with `{partition}` where the target table
+    `load` is an INSERT statement (and its named params) with `{partition}` where the target table
     goes. Must run inside the caller's transaction: if anything fails, nothing is left. The
     lease index (empty at planning) is built before the load, the primary key and the due
     index after it, in bulk.

@@ -27,6 +27,12 @@ class PostgresBackend(SqliteBackend):
     def ensure_run_partition(self, run_id: int) -> None:
         partitions.ensure_run_partition(run_id)
 
+    def any_of_sql(self, column: str, name: str) -> str:
+        return f"{column} = ANY(%({name})s)"
+
+    def list_param(self, values) -> object:
+        return list(values)
+
     def claim_where(self, due_sql: str, runs_sql: str) -> str:
         # `id = ANY(ARRAY(...))` pins the plan to primary-key lookups; a plain `IN (SELECT ...)`
         # was planned as a hash semi-join over a sequential scan: O(table) per claim.

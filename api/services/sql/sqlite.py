@@ -3,6 +3,8 @@ interface PostgresBackend overrides."""
 
 from __future__ import annotations
 
+import json
+
 from django.db import connection
 
 from api.message_ids import run_message_ids
@@ -18,20 +20,31 @@ class SqliteBackend:
     partitioned = False
 
     # --- planning ---------------------------------------------------------------------------
-    def load_run_messages(self, run_id: int, *, table: str, columns: str, select: str, params):
+    def load_run_messages(
+        self, run_id: int, *, table: str, columns: str, select: str, params: dict
+    ):
         """INSERT the run's messages (`select` yields them); returns the rows written. Rows
         already there (tests write some by hand) make a repeat a no-op."""
         low, high = run_message_ids(run_id)
         sql = (
-            f"INSERT INTO {quote(table)} {columns} {select}"
-            f" WHERE NOT EXISTS (SELECT 1 FROM {quote(table)} WHERE id >= %s AND id < %s)"
+            f"INSERT INTO {quote(table)} {columns} SELECT * FROM ({select}) AS planned"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {quote(table)}"
+            " WHERE id >= %(run_low)s AND id < %(run_high)s)"
         )
         with connection.cursor() as cursor:
-            cursor.execute(sql, [*params, low, high])
+            cursor.execute(sql, {**params, "run_low": low, "run_high": high})
             return max(cursor.rowcount, 0)
 
     def ensure_run_partition(self, run_id: int) -> None:
         """Postgres gives each run a partition; nothing to do here."""
+
+    # --- lists as one named parameter (api/lookups.py's any_of, in raw SQL) -----------------
+    def any_of_sql(self, column: str, name: str) -> str:
+        """`column` is one of the list bound as %(name)s (list_param's value)."""
+        return f"{column} IN (SELECT value FROM json_each(%({name})s))"
+
+    def list_param(self, values) -> object:
+        return json.dumps([value if isinstance(value, int) else str(value) for value in values])
 
     # --- claims -------------------------------------------------------------------------------
     def claim_where(self, due_sql: str, runs_sql: str) -> str:

@@ -49,12 +49,12 @@ def progress_bar(numbers: dict[str, int]) -> SafeString:
     )
 
 
-def sent_chart(series: dict) -> SafeString:
+def sent_chart(series: dict, noun: str = "sent") -> SafeString:
     """Bars of messages sent per bucket (minute, hour or day), with the peak and the first and
     last bucket labelled; an empty chart says so."""
     points = series["points"]
     if not points:
-        return mark_safe('<p class="console-chart-empty">Nothing sent yet.</p>')
+        return format_html('<p class="console-chart-empty">Nothing {} yet.</p>', noun)
     peak = max(sent for _, sent in points) or 1
     plot_width, plot_height = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
     step = plot_width / len(points)
@@ -65,7 +65,7 @@ def sent_chart(series: dict) -> SafeString:
             f'<rect class="console-sent-bar" x="{LEFT + index * step:.2f}"'
             f' y="{TOP + plot_height - height:.2f}" width="{max(step * 0.85, 0.5):.2f}"'
             f' height="{height:.2f}" fill="#1565c0" data-sent="{sent}">'
-            f"<title>{escape(_label(at, series['bucket']))}: {sent:,} sent</title></rect>"
+            f"<title>{escape(_label(at, series['bucket']))}: {sent:,} {escape(noun)}</title></rect>"
         )
     first, last = _label(points[0][0], series["bucket"]), _label(points[-1][0], series["bucket"])
     axis_y = TOP + plot_height
@@ -73,7 +73,7 @@ def sent_chart(series: dict) -> SafeString:
         f'<svg class="console-chart" xmlns="http://www.w3.org/2000/svg" role="img"'
         f' viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}"'
         f' data-points="{len(points)}" data-total="{sum(s for _, s in points)}">'
-        f"<title>Messages sent per {series['bucket']}</title>"
+        f"<title>Messages {escape(noun)} per {series['bucket']}</title>"
         f'<line x1="{LEFT}" y1="{axis_y}" x2="{WIDTH - 8}" y2="{axis_y}" stroke="#999"/>'
         f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{axis_y}" stroke="#999"/>'
         f'<text x="{LEFT - 4}" y="{TOP + 10}" text-anchor="end" font-size="11">{peak:,}</text>'

@@ -7,7 +7,6 @@ what the page polls while the campaign runs: read from the kept counters, never 
 
 from __future__ import annotations
 
-import inspect
 from datetime import datetime
 
 from django.conf import settings
@@ -19,21 +18,15 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
-from api import campaign_activity, selectors
+from api import campaign_activity
 from api.domain.errors import CampaignStateConflict, DomainError
 from api.models import ACTIVE_CAMPAIGN_STATUSES, Campaign, CampaignStatus
+from api.preview import audience_preview
 from api.services import campaigns as campaign_services
 
 from .charts import legend, progress_bar, sent_chart
 
 FAILURE_REASONS_SECONDS = 30
-
-
-def start_accepts_only() -> bool:
-    # TODO(#12 merge): resend-to-failed needs start_campaign(..., only="failed") (helper
-    # "apifeat"). The button appears by itself once the service takes `only`; nothing else to
-    # wire here.
-    return "only" in inspect.signature(campaign_services.start_campaign).parameters
 
 
 def _start(campaign_id: int, **options) -> str:
@@ -64,17 +57,13 @@ ACTIONS = {
     "resume": ("Resume", _resume),
     "cancel": ("Cancel", _cancel),
     "force_resend": ("Force re-send", lambda pk: _start(pk, force_resend=True)),
-    "resend_failed": ("Resend to failed", lambda pk: _start(pk, only="failed")),
+    "resend_failed": ("Resend to failed", lambda pk: _start(pk, only_failed=True)),
 }
 
 
 def available_actions() -> list[tuple[str, str]]:
     """(name, label) of the buttons the page shows (every one, the 409 rules decide)."""
-    return [
-        (name, label)
-        for name, (label, _) in ACTIONS.items()
-        if name != "resend_failed" or start_accepts_only()
-    ]
+    return [(name, label) for name, (label, _) in ACTIONS.items()]
 
 
 @require_POST
@@ -136,28 +125,13 @@ def activity_json(request, model_admin, object_id: str):
 
 
 def audience_preview_context(campaign: Campaign) -> dict | None:
-    """The audience preview (api.selectors.audience_preview, helper "apifeat") before the
-    first start; None when that selector is not there or the campaign has started."""
-    preview = getattr(selectors, "audience_preview", None)
-    if preview is None or campaign.status != CampaignStatus.DRAFT:
+    """The audience preview (api.preview, the API's GET /campaigns/<id>/preview/) before the
+    first start, in the server's zone; None once the campaign has started."""
+    if campaign.status != CampaignStatus.DRAFT:
         return None
-    result = preview(campaign, settings.TIME_ZONE)
-    return {"sections": list(_preview_sections(result))}
-
-
-def _preview_sections(result: dict):
-    """(title, is a table, value or [(key, value), ...]) for whatever shape the preview has."""
-    for key, value in result.items():
-        title = str(key).replace("_", " ")
-        if isinstance(value, dict):
-            yield title, True, [(str(k), _flat(v)) for k, v in value.items()]
-        elif isinstance(value, list | tuple):
-            yield title, True, [(str(index), _flat(item)) for index, item in enumerate(value)]
-        else:
-            yield title, False, value
-
-
-def _flat(value):
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {v}" for k, v in value.items())
-    return value
+    result = audience_preview(campaign, settings.TIME_ZONE)
+    points = [(row["hour"], row["messages"]) for row in result["histogram_utc"]]
+    return {
+        **result,
+        "histogram_chart": sent_chart({"points": points, "bucket": "hour"}, noun="planned"),
+    }

@@ -8,7 +8,6 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from api.admin.console import start_accepts_only
 from api.models import Campaign, CampaignRun, CampaignStatus, MessageStatus, RunStatus
 from api.tests.factories import CampaignFactory, CampaignRunFactory, ClientFactory, MessageFactory
 from api.tests.test_domain_admin import campaign_form
@@ -91,8 +90,9 @@ def test_the_buttons_need_a_post_and_a_known_action(admin_client, running):
     base = f"/admin/api/campaign/{running.campaign_id}/console"
     assert admin_client.get(f"{base}/pause/").status_code == 405
     assert admin_client.post(f"{base}/explode/").status_code == 404
-    resend = admin_client.post(f"{base}/resend_failed/")
-    assert resend.status_code == (302 if start_accepts_only() else 404)
+    resend = admin_client.post(f"{base}/resend_failed/")  # refused: the run is still active
+    assert resend.status_code == 302
+    assert said(resend)[0].startswith("Refused (409)")
 
 
 def test_the_campaign_page_shows_breakdown_chart_failures_and_runs(admin_client, running):
@@ -235,21 +235,19 @@ def test_next_planned_send_is_the_start_or_the_earliest_pending_message():
     }
 
 
-def test_the_audience_preview_block_shows_the_selector_for_a_draft_only(admin_client, monkeypatch):
-    from api import selectors
+def test_a_draft_shows_the_audience_preview_and_a_started_campaign_does_not(admin_client):
+    ClientFactory.create_batch(3, tag="preview", timezone="Asia/Tokyo", mobile_operator_code="901")
+    ClientFactory(tag="preview", timezone="UTC", mobile_operator_code="902")
+    ClientFactory(tag="preview", timezone="UTC", opted_out=True)
+    draft = CampaignFactory(tag="preview")
+    started = CampaignFactory(tag="preview", status=CampaignStatus.RUNNING)
 
-    draft, started = CampaignFactory(), CampaignFactory(status=CampaignStatus.RUNNING)
-    page = f"/admin/api/campaign/{draft.pk}/change/"
-    assert "console-audience-preview" not in admin_client.get(page).content.decode()
+    html = admin_client.get(f"/admin/api/campaign/{draft.pk}/change/").content.decode()
 
-    # The selector is another helper's (issue 12's preview); this stands in for it until merge.
-    def preview(campaign, tz_name):
-        return {"clients": 42, "per_zone": {"UTC": 40, "Asia/Tokyo": 2}, "zone": tz_name}
-
-    monkeypatch.setattr(selectors, "audience_preview", preview, raising=False)
-    html = admin_client.get(page).content.decode()
     assert 'id="console-audience-preview"' in html
-    assert "<td>Asia/Tokyo</td><td>2</td>" in html and "<p>42</p>" in html
+    assert '<strong data-total="4">4</strong> clients' in html and "1 opted out" in html
+    assert "<td>Asia/Tokyo</td><td>3</td>" in html and "<td>902</td><td>1</td>" in html
+    assert 'class="console-chart"' in html and 'data-total="4"' in html  # 4 planned sends
     started_page = admin_client.get(f"/admin/api/campaign/{started.pk}/change/")
     assert "console-audience-preview" not in started_page.content.decode()
 

@@ -105,3 +105,34 @@ def test_an_admin_edit_may_keep_an_end_that_has_passed():
         campaign.full_clean()
 
     assert refused.value.message_dict == {"end_datetime": ["Must be in the future."]}
+
+
+def test_the_admin_opts_clients_out_through_the_service(admin_client):
+    from api.models import MessageStatus
+    from api.tests.factories import CampaignRunFactory, MessageFactory
+
+    client = ClientFactory()
+    unsent = MessageFactory(run=CampaignRunFactory(), client=client)
+    changelist = "/admin/api/client/"
+
+    admin_client.post(changelist, {"action": "opt_out", "_selected_action": [client.pk]})
+
+    client.refresh_from_db()
+    unsent.refresh_from_db()
+    assert client.opted_out and client.opted_out_at is not None
+    assert unsent.status == MessageStatus.CANCELLED
+    admin_client.post(changelist, {"action": "opt_back_in", "_selected_action": [client.pk]})
+    client.refresh_from_db()
+    assert not client.opted_out and client.opted_out_at is None
+    # The form shows the flag but does not write it (only the service does).
+    page = admin_client.get(f"/admin/api/client/{client.pk}/change/").content.decode()
+    assert 'name="opted_out"' not in page
+
+
+def test_the_daily_reports_and_sso_identities_are_listed_read_only(admin_client):
+    from api.models import DailyReport
+
+    report = DailyReport.objects.create(day=timezone.localdate(), status="sent", recipients=2)
+    assert str(report.day.year) in admin_client.get("/admin/api/dailyreport/").content.decode()
+    assert admin_client.get("/admin/api/dailyreport/add/").status_code == 403
+    assert admin_client.get("/admin/api/singlesignonidentity/").status_code == 200

@@ -371,3 +371,12 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# --- Bulk client import (issue 13; api/services/client_import) ---
+# Inputs up to these sizes are imported during the request (200 with the report); larger ones
+# are stored and imported by a Celery task (202, GET /api/imports/<id>/).
+IMPORT_SYNC_MAX_BYTES = env_int("IMPORT_SYNC_MAX_BYTES", 1024 * 1024)  # CSV upload
+IMPORT_SYNC_MAX_ROWS = env_int("IMPORT_SYNC_MAX_ROWS", 10_000)  # JSON array items
+IMPORT_BULK_MAX_BYTES = env_int("IMPORT_BULK_MAX_BYTES", 32 * 1024 * 1024)  # JSON body
+IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 20_000)  # rows per committed chunk
+IMPORT_REPORT_MAX_ROWS = env_int("IMPORT_REPORT_MAX_ROWS", 1000)  # detailed refusals kept

@@ -97,3 +97,13 @@ def flush_expired_tokens() -> dict:
 
     deleted, _ = OutstandingToken.objects.filter(expires_at__lte=timezone.now()).delete()
     return {"deleted": deleted}
+
+
+@shared_task(name="api.tasks.import_clients", acks_late=True)
+def import_clients(import_id: int) -> dict:
+    """Run or resume a stored bulk client import (after its last committed chunk); a repeat
+    once it is done is a no-op."""
+    from api.services.client_import import run_stored_import
+
+    job = run_stored_import(import_id=import_id)
+    return {"import": import_id, "status": job.status, "counts": job.counts}

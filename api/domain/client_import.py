@@ -1,0 +1,123 @@
+"""Rules of a bulk client import (no database, no HTTP): the columns a file may have, one row
+checked by the same client rules as the API (api/domain/clients.py), duplicates within a file,
+and the report: one entry per refused row (line, field, reason), capped, with exact counts.
+
+A row is what `POST /api/clients/` takes: phone_number and mobile_operator_code required, tag
+(default "") and timezone (default UTC) optional, plus optional opted_out. Values are trimmed
+of surrounding whitespace, as the API's fields do. The first row of a phone number wins: a
+later row with the same phone is reported and not applied."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .clients import check_operator_code, check_phone_number, check_tag, check_timezone
+from .errors import InvalidInput
+
+REQUIRED_COLUMNS = ("phone_number", "mobile_operator_code")
+OPTIONAL_COLUMNS = ("tag", "timezone", "opted_out")
+COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
+DEFAULTS = {"tag": "", "timezone": "UTC"}
+# Each field's rule, in the order a row is checked (every failing field is reported).
+FIELD_CHECKS = (
+    ("phone_number", check_phone_number),
+    ("mobile_operator_code", check_operator_code),
+    ("tag", check_tag),
+    ("timezone", check_timezone),
+)
+BOOLEAN_SPELLINGS = {
+    "": False,
+    "false": False,
+    "0": False,
+    "no": False,
+    "true": True,
+    "1": True,
+    "yes": True,
+}
+OPTED_OUT_MESSAGE = "Must be true or false (also 1/0, yes/no; empty is false)."
+# What happens to a row: the first four are applied (or already were), the rest refused.
+OUTCOMES = ("created", "updated", "restored", "unchanged", "invalid", "duplicate", "exists")
+REFUSED_OUTCOMES = OUTCOMES[4:]
+DUPLICATE_MESSAGE = "Same phone as an earlier row of this input; the first one wins."
+
+
+class FileRefused(InvalidInput):
+    """The input as a whole cannot be imported (empty, no usable header, not UTF-8)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field="file")
+
+
+def parse_header(names: list[str]) -> tuple[str, ...]:
+    """The file's columns, canonical and in file order; refuses a missing required column,
+    an unknown or repeated one (a header of one unknown column: the wrong delimiter)."""
+    columns = tuple(name.strip().lower() for name in names)
+    if not any(columns):
+        raise FileRefused("The file is empty: no header row.")
+    if len(columns) == 1 and columns[0] not in COLUMNS:
+        raise FileRefused(
+            "The header has one column: the delimiter must be ',' or ';' "
+            f"(expected {', '.join(COLUMNS[:4])})."
+        )
+    unknown = [name for name in columns if name not in COLUMNS]
+    if unknown:
+        raise FileRefused(
+            f"Unknown column(s): {', '.join(unknown)}; allowed: {', '.join(COLUMNS)}."
+        )
+    repeated = sorted({name for name in columns if columns.count(name) > 1})
+    if repeated:
+        raise FileRefused(f"Column(s) given twice: {', '.join(repeated)}.")
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise FileRefused(f"Missing required column(s): {', '.join(missing)}.")
+    return columns
+
+
+@dataclass
+class ImportReport:
+    """Exact counts of what happened to each row; the first `limit` refusals in detail."""
+
+    limit: int
+    counts: dict[str, int] = field(default_factory=dict)
+    rows: list[dict] = field(default_factory=list)
+
+    def count(self, outcome: str, number: int = 1) -> None:
+        if number:
+            self.counts[outcome] = self.counts.get(outcome, 0) + number
+
+    def note(self, line: int, field_name: str, reason: str) -> None:
+        """One refusal in detail (a row may have several), while under the cap."""
+        if len(self.rows) < self.limit:
+            self.rows.append({"line": line, "field": field_name, "reason": reason})
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.rows) >= self.limit and sum(
+            self.counts.get(k, 0) for k in REFUSED_OUTCOMES
+        ) > len({row["line"] for row in self.rows})
+
+
+def check_import_row(values: dict[str, str]) -> list[tuple[str, str]]:
+    """The (field, reason) of every rule the row breaks; empty when it is a valid client."""
+    problems = []
+    for name, check in FIELD_CHECKS:
+        try:
+            check(values[name])
+        except InvalidInput as error:
+            problems.append((error.field, error.message))
+    if values["opted_out"].lower() not in BOOLEAN_SPELLINGS:
+        problems.append(("opted_out", OPTED_OUT_MESSAGE))
+    return problems
+
+
+def client_row(raw: dict[str, str]) -> dict[str, str]:
+    """A row's values, trimmed, with the API's defaults for the optional fields left out."""
+    values = {name: value.strip() for name, value in raw.items()}
+    for name, default in DEFAULTS.items():
+        values.setdefault(name, default)
+    values.setdefault("opted_out", "")
+    return values
+
+
+def opted_out_value(text: str) -> bool:
+    return BOOLEAN_SPELLINGS[text.strip().lower()]

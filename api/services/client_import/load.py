@@ -1,0 +1,132 @@
+"""One chunk into the client table, set-based: the chunk's clients go into a staging table
+(COPY on Postgres), then one statement restores soft-deleted clients and one
+`INSERT ... ON CONFLICT` creates or updates the rest. The caller holds the transaction: a
+chunk is applied whole or not at all. A row equal to its client is not written (a re-run of
+the same input writes nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection
+
+from api.domain.errors import DuplicatePhone
+from api.models import Client
+
+STAGE = "client_import_rows"
+STAGE_COLUMNS = ("line", "phone_number", "mobile_operator_code", "tag", "timezone", "opted_out")
+CLIENT = Client._meta.db_table
+EXISTS_MESSAGE = DuplicatePhone().message
+# Client.opted_out is added by another change; the import applies it once the field exists.
+HAS_OPTED_OUT = any(f.name == "opted_out" for f in Client._meta.get_fields())
+
+
+@dataclass
+class Applied:
+    created: int = 0
+    updated: int = 0
+    restored: int = 0
+    existing_lines: tuple[int, ...] = ()  # create-only: rows whose phone is taken
+
+
+def client_columns(*, opted_out_given: bool) -> list[str]:
+    """The client fields an import writes (opted_out only when the file gives it and the model
+    has it)."""
+    columns = ["mobile_operator_code", "tag", "timezone"]
+    return columns + ["opted_out"] if HAS_OPTED_OUT and opted_out_given else columns
+
+
+def stage_chunk(clients: list[tuple]) -> None:
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (line bigint, phone_number varchar(11),"
+            " mobile_operator_code varchar(3), tag varchar(64), timezone varchar(64),"
+            " opted_out boolean)" + (" ON COMMIT DELETE ROWS" if postgres else "")
+        )
+        if postgres:
+            with cursor.cursor.copy(
+                f"COPY {STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
+            ) as copy:
+                for client in clients:
+                    copy.write_row(client)
+        else:
+            cursor.execute(f"DELETE FROM {STAGE}")
+            cursor.executemany(f"INSERT INTO {STAGE} VALUES (%s, %s, %s, %s, %s, %s)", clients)
+
+
+def restore_deleted(*, columns: list[str], now) -> int:
+    """Soft-deleted clients whose phone has no active client come back (the latest of them),
+    with the row's values; their id and message history are kept."""
+    assignments = ", ".join(f"{name} = s.{name}" for name in columns)
+    sql = f"""
+        UPDATE {CLIENT} SET deleted_at = NULL, updated_at = %(now)s, {assignments}
+        FROM (
+            SELECT max(d.id) AS id, s.phone_number FROM {STAGE} s
+            JOIN {CLIENT} d ON d.phone_number = s.phone_number AND d.deleted_at IS NOT NULL
+            WHERE NOT EXISTS (SELECT 1 FROM {CLIENT} a
+                              WHERE a.phone_number = s.phone_number AND a.deleted_at IS NULL)
+            GROUP BY s.phone_number
+        ) AS t JOIN {STAGE} s ON s.phone_number = t.phone_number
+        WHERE {CLIENT}.id = t.id"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"now": now})
+        return cursor.rowcount
+
+
+def _insert_sql(*, columns: list[str], on_conflict: str) -> str:
+    inserted = ["phone_number", *columns, "created_at", "updated_at", "deleted_at"]
+    extra = ["opted_out"] if HAS_OPTED_OUT and "opted_out" not in columns else []
+    values = ["phone_number", *columns, "%(now)s", "%(now)s", "NULL"] + ["false"] * len(extra)
+    # WHERE true: SQLite needs it to tell the SELECT from the ON CONFLICT clause.
+    return (
+        f"INSERT INTO {CLIENT} ({', '.join(inserted + extra)}) "
+        f"SELECT {', '.join(values)} FROM {STAGE} WHERE true ORDER BY phone_number "
+        f"ON CONFLICT (phone_number) WHERE deleted_at IS NULL {on_conflict}"
+    )
+
+
+def _changed(columns: list[str], old: str, new: str) -> str:
+    return " OR ".join(f"{old}.{name} <> {new}.{name}" for name in columns)
+
+
+def upsert(*, columns: list[str], now) -> Applied:
+    """Create new phones, update active clients whose values differ; counts of each."""
+    restored = restore_deleted(columns=columns, now=now)
+    update = (
+        "DO UPDATE SET updated_at = EXCLUDED.updated_at, "
+        + ", ".join(f"{name} = EXCLUDED.{name}" for name in columns)
+        + f" WHERE {_changed(columns, CLIENT, 'EXCLUDED')}"
+    )
+    insert = _insert_sql(columns=columns, on_conflict=update)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"WITH written AS ({insert} RETURNING xmax = 0 AS created) SELECT"
+                " count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created)"
+                " FROM written",
+                {"now": now},
+            )
+            created, updated = cursor.fetchone()
+        else:  # no xmax: classify first (one writer, nothing changes in between)
+            cursor.execute(
+                f"SELECT count(*) FILTER (WHERE a.id IS NULL), count(*) FILTER (WHERE"
+                f" a.id IS NOT NULL AND ({_changed(columns, 'a', 's')})) FROM {STAGE} s"
+                f" LEFT JOIN {CLIENT} a ON a.phone_number = s.phone_number"
+                " AND a.deleted_at IS NULL"
+            )
+            created, updated = cursor.fetchone()
+            cursor.execute(insert, {"now": now})
+    return Applied(created=created, updated=updated, restored=restored)
+
+
+def create_only(*, columns: list[str], now) -> Applied:
+    """Create new phones; a phone an active client has is reported, not touched."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.line FROM {STAGE} s JOIN {CLIENT} a ON a.phone_number = s.phone_number"
+            " AND a.deleted_at IS NULL ORDER BY s.line"
+        )
+        existing = tuple(line for (line,) in cursor.fetchall())
+        cursor.execute(_insert_sql(columns=columns, on_conflict="DO NOTHING"), {"now": now})
+        return Applied(created=cursor.rowcount, existing_lines=existing)

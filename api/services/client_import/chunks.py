@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from api.domain.client_import import DUPLICATE_MESSAGE, opted_out_value
+from api.domain.client_import import DUPLICATE_MESSAGE
 
 from .reader import Row
 
@@ -30,29 +30,20 @@ def chunked(rows: Iterator[Row], *, size: int) -> Iterator[Chunk]:
     # Phones as ints: ~64 bytes each in a set; the one structure that grows with the input.
     seen: set[int] = set()
     chunk = Chunk(number=1)
-    for line, values, problems in rows:
+    for line, client, problems in rows:
         chunk.read += 1
         chunk.last_line = line
         if problems:
             chunk.invalid += 1
             chunk.refusals.extend((line, name, reason) for name, reason in problems)
         else:
-            phone = int(values["phone_number"])
+            phone = int(client[0])
             if phone in seen:
                 chunk.duplicate += 1
                 chunk.refusals.append((line, "phone_number", DUPLICATE_MESSAGE))
             else:
                 seen.add(phone)
-                chunk.clients.append(
-                    (
-                        line,
-                        values["phone_number"],
-                        values["mobile_operator_code"],
-                        values["tag"],
-                        values["timezone"],
-                        opted_out_value(values["opted_out"]),
-                    )
-                )
+                chunk.clients.append((line, *client))
         if chunk.read >= size:
             yield chunk
             chunk = Chunk(number=chunk.number + 1)

@@ -1,11 +1,15 @@
 """Rows out of an input, streamed: a CSV byte stream (UTF-8 with or without BOM, `,` or `;`)
-or a JSON array already parsed. Each row comes out as (line, values, problems): values trimmed
-and defaulted (api/domain/client_import.client_row), problems the row's own refusals."""
+or a JSON array already parsed. Each row comes out as (line, client, problems): client the
+values to write (api/domain/client_import.client_values) or None, problems its refusals.
+
+A plain CSV line is taken by the domain's fast path (one regex); any other line is parsed by
+the csv module, which may read on for a quoted field spanning lines."""
 
 from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
@@ -14,11 +18,14 @@ from api.domain.client_import import (
     FileRefused,
     check_import_row,
     client_row,
+    client_values,
+    fast_client,
+    fast_line_pattern,
     parse_header,
 )
 
 NOT_UTF8 = "The line is not valid UTF-8 text."
-Row = tuple[int, dict | None, list[tuple[str, str]]]
+Row = tuple[int, tuple | None, list[tuple[str, str]]]
 
 
 class _DecodedLines:
@@ -58,21 +65,35 @@ def csv_rows(stream: BinaryIO) -> tuple[tuple[str, ...], Iterator[Row]]:
 
 
 def _data_rows(lines: _DecodedLines, columns: tuple[str, ...], delimiter: str) -> Iterator[Row]:
-    reader = csv.reader(lines, delimiter=delimiter)
-    width = len(columns)
-    previous = 1
-    for record in reader:
-        line = reader.line_num + 1  # the header was read before the reader started
-        first_line, previous = previous + 1, line
-        if not record:
-            continue  # a blank line
-        if lines.undecodable and any(n in lines.undecodable for n in range(first_line, line + 1)):
-            yield line, None, [("row", NOT_UTF8)]
-        elif len(record) != width:
-            yield line, None, [("row", f"Expected {width} fields, found {len(record)}.")]
-        else:
-            values = client_row(dict(zip(columns, record, strict=True)))
-            yield line, values, check_import_row(values)
+    fast = fast_line_pattern(columns, delimiter)
+    opted_out = "opted_out" in columns
+    source = iter(lines)
+    for text in source:
+        first_line = lines.number
+        if fast is not None and not lines.undecodable:
+            client = fast_client(fast.match(text), opted_out=opted_out)
+            if client is not None:
+                yield first_line, client, []
+                continue
+        reader = csv.reader(itertools.chain([text], source), delimiter=delimiter)
+        try:
+            record = next(reader)
+        except csv.Error as error:
+            yield lines.number, None, [("row", f"Not valid CSV: {error}.")]
+            continue
+        if record:  # else a blank line
+            yield _full_path_row(lines, first_line, record, columns)
+
+
+def _full_path_row(lines: _DecodedLines, first_line: int, record: list[str], columns) -> Row:
+    line = lines.number  # a quoted field may have spanned lines: the row's last line
+    if lines.undecodable and any(n in lines.undecodable for n in range(first_line, line + 1)):
+        return line, None, [("row", NOT_UTF8)]
+    if len(record) != len(columns):
+        return line, None, [("row", f"Expected {len(columns)} fields, found {len(record)}.")]
+    values = client_row(dict(zip(columns, record, strict=True)))
+    problems = check_import_row(values)
+    return line, None if problems else client_values(values), problems
 
 
 def json_rows(items: Iterable) -> Iterator[Row]:
@@ -96,7 +117,8 @@ def json_rows(items: Iterable) -> Iterator[Row]:
             yield line, None, [(missing[0], "This field is required.")]
             continue
         values = client_row(raw)
-        yield line, values, check_import_row(values)
+        problems = check_import_row(values)
+        yield line, None if problems else client_values(values), problems
 
 
 def _json_text(value) -> str | None:

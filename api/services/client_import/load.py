@@ -77,7 +77,10 @@ def restore_deleted(*, columns: list[str], now) -> int:
         if cursor.fetchone() is None:
             return 0
         cursor.execute(sql, {"now": now})
-        return cursor.rowcount
+        if connection.vendor == "postgresql":
+            return cursor.rowcount
+        cursor.execute("SELECT changes()")  # sqlite3's rowcount is -1 after a WITH statement
+        return cursor.fetchone()[0]
 
 
 def _insert_sql(*, columns: list[str], on_conflict: str) -> str:

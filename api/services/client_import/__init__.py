@@ -4,6 +4,7 @@ chunks. Entry points for the API, the task, the admin and `manage.py import_clie
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -22,6 +23,7 @@ from .store import store_input, stored_input
 __all__ = [
     "create_import",
     "import_csv_now",
+    "import_csv_path",
     "import_json_now",
     "store_json",
     "run_import",
@@ -72,6 +74,33 @@ def import_csv_now(
     """Import a CSV stream in this process (the caller's own stream, not stored)."""
     job = create_import(source=source, mode=mode, file_name=file_name)
     return run_import(import_id=job.pk, open_input=lambda: csv_rows(stream), progress=progress)
+
+
+def import_csv_path(
+    *, path: str, mode: str | None, resume: int | None = None, progress=None
+) -> ClientImport:
+    """Import a local CSV file in this process (`manage.py import_clients`). `resume`: the id of
+    an earlier, interrupted import of the same file, continued after its last committed chunk."""
+    if resume is None:
+        size, rows = os.path.getsize(path), count_rows(path)  # a missing file: no import row
+        job = create_import(source="command", mode=mode, file_name=os.path.abspath(path))
+        job.file_size, job.rows_total = size, rows
+        job.save(update_fields=["file_size", "rows_total"])
+    else:
+        job = ClientImport.objects.filter(pk=resume).first()
+        if job is None:
+            raise InvalidInput(f"No import {resume}.", field="resume")
+    with open(path, "rb") as stream:
+        return run_import(import_id=job.pk, open_input=lambda: csv_rows(stream), progress=progress)
+
+
+def count_rows(path: str) -> int:
+    """Data lines of a CSV file (its newlines, less the header), read a block at a time."""
+    newlines, last = 0, b"\n"
+    with open(path, "rb") as stream:
+        while block := stream.read(1024 * 1024):
+            newlines, last = newlines + block.count(b"\n"), block[-1:]
+    return max(newlines + (last != b"\n") - 1, 0)
 
 
 def import_json_now(*, items: list, mode: str | None) -> ClientImport:

@@ -115,7 +115,9 @@ def _record(report: ImportReport, chunk: Chunk, applied: load.Applied) -> None:
 def _finish(job: ClientImport, *, status: str, error: str = "") -> ClientImport:
     with transaction.atomic():
         job.status, job.error, job.finished_at = status, error, timezone.now()
-        job.save(update_fields=["status", "error", "finished_at"])
+        if job.rows_total is None:
+            job.rows_total = job.rows_done
+        job.save(update_fields=["status", "error", "finished_at", "rows_total"])
         job.parts.all().delete()
     logger.info("client import %s %s: %s", job.pk, status, job.counts)
     return job

@@ -1,0 +1,61 @@
+"""`manage.py import_clients FILE.csv`: the progress bar, the report, --mode and --resume."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from api.models import Client, ClientImport
+from api.tests.factories import ClientFactory
+
+HEADER = "phone_number,mobile_operator_code,tag,timezone\n"
+
+
+def run(*args) -> str:
+    out = io.StringIO()
+    call_command("import_clients", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_command_imports_the_file_and_prints_counts_and_refusals(tmp_path):
+    path = tmp_path / "clients.csv"
+    path.write_text(HEADER + "79000000001,900,vip,UTC\n79000000002,900,,Nowhere\n")
+    output = run(str(path))
+    assert "2/2" in output  # the progress bar's last state
+    assert "created 1" in output and "invalid 1" in output
+    assert "line 3: timezone: Unknown IANA time zone" in output
+    assert Client.objects.get().tag == "vip"
+    assert ClientImport.objects.get().rows_total == 2
+
+
+@pytest.mark.django_db
+def test_command_create_only_leaves_existing_clients(tmp_path):
+    ClientFactory(phone_number="79000000001", tag="keep")
+    path = tmp_path / "clients.csv"
+    path.write_text(HEADER + "79000000001,900,new,UTC\n")
+    assert "exists 1" in run(str(path), "--mode", "create-only")
+    assert Client.objects.get().tag == "keep"
+
+
+@pytest.mark.django_db
+def test_command_resume_of_a_finished_import_changes_nothing(tmp_path):
+    path = tmp_path / "clients.csv"
+    path.write_text(HEADER + "79000000001,900,vip,UTC\n")
+    run(str(path))
+    job = ClientImport.objects.get()
+    Client.objects.update(tag="edited")
+    assert f"import {job.pk} done" in run(str(path), "--resume", str(job.pk))
+    assert Client.objects.get().tag == "edited"
+
+
+@pytest.mark.django_db
+def test_command_refuses_a_file_without_required_columns(tmp_path):
+    path = tmp_path / "clients.csv"
+    path.write_text("phone_number\n79000000001\n")
+    with pytest.raises(CommandError, match="mobile_operator_code"):
+        run(str(path))
+    with pytest.raises(CommandError, match="No such file"):
+        run(str(tmp_path / "missing.csv"))

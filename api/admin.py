@@ -128,3 +128,6 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from . import admin_import  # noqa: E402, F401 - the bulk import's pages (issue 13)

@@ -16,7 +16,6 @@ from rest_framework.views import APIView
 from .domain.client_import import OUTCOMES
 from .models import ClientImport
 from .services import client_import
-from .services.client_import.reader import csv_rows
 
 ERROR = OpenApiResponse(description="JSON error naming the offending field")
 
@@ -43,12 +42,12 @@ class ClientImportSerializer(serializers.ModelSerializer):
 
 def _answer(job: ClientImport, *, stored: bool) -> Response:
     if stored:  # the worker starts once the input is committed
-        transaction.on_commit(lambda: _enqueue(job.pk))
+        transaction.on_commit(lambda: enqueue_import(job.pk))
     code = status.HTTP_202_ACCEPTED if stored else status.HTTP_200_OK
     return Response(ClientImportSerializer(job).data, status=code)
 
 
-def _enqueue(import_id: int) -> None:
+def enqueue_import(import_id: int) -> None:
     from .tasks import import_clients
 
     import_clients.delay(import_id)
@@ -69,19 +68,13 @@ class ClientCsvImportView(APIView):
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationError({"file": ["No file was submitted (multipart field `file`)."]})
-        if not upload.size:
-            raise ValidationError({"file": ["The upload is empty (0 bytes)."]})
-        mode = client_import.check_mode(request.data.get("mode"))
-        stream = upload.open("rb")
-        csv_rows(stream)  # the header's refusals are a 400 now, not a failed import later
-        stream.seek(0)
-        if upload.size <= settings.IMPORT_SYNC_MAX_BYTES:
-            job = client_import.import_csv_now(stream=stream, mode=mode, file_name=upload.name)
-            return _answer(job, stored=False)
-        job = client_import.create_import(
-            source="csv", mode=mode, file_name=upload.name, stream=stream
+        job, stored = client_import.accept_csv_upload(
+            stream=upload.open("rb"),
+            size=upload.size,
+            mode=request.data.get("mode"),
+            file_name=upload.name,
         )
-        return _answer(job, stored=True)
+        return _answer(job, stored=stored)
 
 
 class BodyTooLarge(APIException):

@@ -12,7 +12,7 @@ import orjson
 from django.conf import settings
 from django.db import transaction
 
-from api.domain.client_import import COLUMNS
+from api.domain.client_import import COLUMNS, FileRefused
 from api.domain.errors import InvalidInput
 from api.models import ClientImport, ImportMode, ImportStatus
 
@@ -21,6 +21,7 @@ from .runner import run_import
 from .store import store_input, stored_input
 
 __all__ = [
+    "accept_csv_upload",
     "create_import",
     "import_csv_now",
     "import_csv_path",
@@ -54,6 +55,23 @@ def create_import(
         if stream is not None:
             store_input(client_import=job, stream=stream)
     return job
+
+
+def accept_csv_upload(
+    *, stream: BinaryIO, size: int, mode: str | None, file_name: str = "", source: str = "csv"
+) -> tuple[ClientImport, bool]:
+    """An uploaded CSV: imported now when small (IMPORT_SYNC_MAX_BYTES), else stored for a
+    worker (the caller enqueues it on commit). Returns (import, stored). FileRefused for an
+    empty upload or an unusable header: nothing is written then."""
+    if not size:
+        raise FileRefused("The upload is empty (0 bytes).")
+    mode = check_mode(mode)
+    csv_rows(stream)  # the header's refusals now, not as a failed import later
+    stream.seek(0)
+    if size <= settings.IMPORT_SYNC_MAX_BYTES:
+        job = import_csv_now(stream=stream, mode=mode, file_name=file_name, source=source)
+        return job, False
+    return create_import(source=source, mode=mode, file_name=file_name, stream=stream), True
 
 
 def run_stored_import(*, import_id: int, progress: Callable | None = None) -> ClientImport:

@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from api.migrations._postgres import postgres_only
+
 
 class Migration(migrations.Migration):
 
@@ -100,5 +102,13 @@ class Migration(migrations.Migration):
             constraint=models.UniqueConstraint(
                 fields=("client_import", "number"), name="client_import_part_unique"
             ),
+        ),
+        # An upload's parts are CSV text stored as it came: pglz compression of 1 MiB parts
+        # doubled the time to store a 33 MB file (2.3 s), for no use (they are deleted after).
+        migrations.RunPython(
+            postgres_only(
+                "ALTER TABLE api_clientimportpart ALTER COLUMN data SET STORAGE EXTERNAL"
+            ),
+            migrations.RunPython.noop,
         ),
     ]

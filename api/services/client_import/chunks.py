@@ -22,6 +22,7 @@ class Chunk:
     refusals: list[tuple[int, str, str]] = field(default_factory=list)  # line, field, reason
     invalid: int = 0
     duplicate: int = 0
+    copy: bytes | None = None  # the clients as COPY text, when rendered ahead (ahead.py)
 
 
 def chunked(rows: Iterator[Row], *, size: int) -> Iterator[Chunk]:

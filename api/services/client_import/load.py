@@ -36,9 +36,14 @@ def client_columns(*, opted_out_given: bool) -> list[str]:
     return columns + ["opted_out"] if HAS_OPTED_OUT and opted_out_given else columns
 
 
-def stage_chunk(clients: list[tuple]) -> None:
+def stage_chunk(clients: list[tuple], *, copy: bytes | None = None) -> None:
+    """The chunk's clients into the staging table (`copy`: already rendered as COPY text)."""
     postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
+        if postgres:
+            # A crash may lose the last commits, but a chunk and its import row's record of it
+            # are one transaction: they are lost together and the resume redoes that chunk.
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (line bigint, phone_number varchar(11),"
             " mobile_operator_code varchar(3), tag varchar(64), timezone varchar(64),"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -16,6 +16,7 @@ from api.domain.client_import import FileRefused, ImportReport
 from api.models import ClientImport, ImportMode, ImportStatus
 
 from . import load
+from .ahead import read_ahead
 from .chunks import Chunk, chunked
 from .reader import Row
 
@@ -58,12 +59,16 @@ def run_import(
             return _finish(job, status=ImportStatus.FAILED, error=refusal.message)
         report = ImportReport(settings.IMPORT_REPORT_MAX_ROWS, dict(job.counts), list(job.report))
         written = load.client_columns(opted_out_given="opted_out" in columns)
-        for chunk in chunked(rows, size=job.chunk_rows):
-            if chunk.last_line <= job.committed_line:
-                continue  # committed by an earlier run (read again only to know its phones)
-            _apply_chunk(job, chunk, report, written)
-            if progress:
-                progress(job)
+        chunks = chunked(rows, size=job.chunk_rows)
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            chunks = read_ahead(chunks)  # (inside a transaction: the thread could not see it)
+        with closing(chunks):  # an error here stops the reader thread at once
+            for chunk in chunks:
+                if chunk.last_line <= job.committed_line:
+                    continue  # committed by an earlier run (read again only for its phones)
+                _apply_chunk(job, chunk, report, written)
+                if progress:
+                    progress(job)
         return _finish(job, status=ImportStatus.DONE)
 
 
@@ -72,7 +77,7 @@ def _apply_chunk(job: ClientImport, chunk: Chunk, report: ImportReport, written)
     try:
         with transaction.atomic():
             now = timezone.now()
-            load.stage_chunk(chunk.clients)
+            load.stage_chunk(chunk.clients, copy=chunk.copy)
             if job.mode == ImportMode.CREATE_ONLY:
                 applied = load.create_only(columns=written, now=now)
             else:

@@ -78,7 +78,11 @@ def restore_deleted(*, columns: list[str], now) -> int:
             AND a.deleted_at IS NULL)"""
     with connection.cursor() as cursor:
         # Most imports meet no deleted client: one probe of the (small) partial index.
-        cursor.execute(f"SELECT 1 FROM {CLIENT} WHERE deleted_at IS NOT NULL LIMIT 1")
+        # ORDER BY: the partial index answers; without it the planner chose a scan of the
+        # whole table (no deleted row to stop at) when the table had no statistics yet.
+        cursor.execute(
+            f"SELECT 1 FROM {CLIENT} WHERE deleted_at IS NOT NULL ORDER BY phone_number LIMIT 1"
+        )
         if cursor.fetchone() is None:
             return 0
         cursor.execute(sql, {"now": now})
@@ -88,15 +92,32 @@ def restore_deleted(*, columns: list[str], now) -> int:
         return cursor.fetchone()[0]
 
 
-def _insert_sql(*, columns: list[str], on_conflict: str) -> str:
+def _insert_sql(*, columns: list[str], on_conflict: str, skip_unchanged: bool = False) -> str:
     inserted = ["phone_number", *columns, "created_at", "updated_at", "deleted_at"]
     extra = ["opted_out"] if HAS_OPTED_OUT and "opted_out" not in columns else []
-    values = ["phone_number", *columns, "%(now)s", "%(now)s", "NULL"] + ["false"] * len(extra)
-    # WHERE true: SQLite needs it to tell the SELECT from the ON CONFLICT clause.
+    values = ["s.phone_number", *(f"s.{name}" for name in columns), "%(now)s", "%(now)s", "NULL"]
+    values += ["false"] * len(extra)
+    # WHERE true: SQLite needs a WHERE to tell the SELECT from the ON CONFLICT clause.
+    where = f"NOT {_unchanged_client(columns)}" if skip_unchanged else "true"
+    # Sorted by phone: the unique index is filled in order (COLLATE "C": digits sort the same,
+    # without the locale's comparisons).
+    order = 's.phone_number COLLATE "C"' if connection.vendor == "postgresql" else "s.phone_number"
     return (
-        f"INSERT INTO {CLIENT} ({', '.join(inserted + extra)}) "
-        f"SELECT {', '.join(values)} FROM {STAGE} WHERE true ORDER BY phone_number "
+        f"INSERT INTO {CLIENT} AS c ({', '.join(inserted + extra)}) "
+        f"SELECT {', '.join(values)} FROM {STAGE} s WHERE {where} ORDER BY {order} "
         f"ON CONFLICT (phone_number) WHERE deleted_at IS NULL {on_conflict}"
+    )
+
+
+def _unchanged_client(columns: list[str]) -> str:
+    """True when an active client already has the row's values. A scalar subquery with LIMIT
+    is one index probe per row, never flattened into a join (the planner may hash-join the
+    chunk against the whole table); and it reads without locking, where ON CONFLICT DO UPDATE
+    locks (writes) every conflicting row even when its WHERE then skips it."""
+    same = " AND ".join(f"a.{name} = s.{name}" for name in columns)
+    return (
+        f"COALESCE((SELECT true FROM {CLIENT} a WHERE a.phone_number = s.phone_number"
+        f" AND a.deleted_at IS NULL AND {same} LIMIT 1), false)"
     )
 
 
@@ -110,9 +131,9 @@ def upsert(*, columns: list[str], now) -> Applied:
     update = (
         "DO UPDATE SET updated_at = EXCLUDED.updated_at, "
         + ", ".join(f"{name} = EXCLUDED.{name}" for name in columns)
-        + f" WHERE {_changed(columns, CLIENT, 'EXCLUDED')}"
+        + f" WHERE {_changed(columns, 'c', 'EXCLUDED')}"  # a change made since the probe
     )
-    insert = _insert_sql(columns=columns, on_conflict=update)
+    insert = _insert_sql(columns=columns, on_conflict=update, skip_unchanged=True)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(

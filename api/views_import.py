@@ -18,6 +18,10 @@ from .models import ClientImport
 from .services import client_import
 
 ERROR = OpenApiResponse(description="JSON error naming the offending field")
+BULK_ITEM = (
+    "A client: phone_number, mobile_operator_code (required), tag, timezone, opted_out. "
+    "An item that is not a valid client is reported by its position, the others imported."
+)
 
 
 class ClientImportSerializer(serializers.ModelSerializer):
@@ -100,7 +104,9 @@ class ClientBulkImportView(APIView):
     parser_classes = [BulkJSONParser]
 
     @extend_schema(
-        request={"application/json": {"type": "array", "items": {"type": "object"}}},
+        # Items of any shape: one that is not a valid client object is a refused row in the
+        # report (200), not a refusal of the whole array.
+        request={"application/json": {"type": "array", "items": {"description": BULK_ITEM}}},
         responses={200: ClientImportSerializer, 202: ClientImportSerializer, 400: ERROR},
         summary="Import a JSON array of clients (upsert by phone; `?mode=create-only`)",
     )

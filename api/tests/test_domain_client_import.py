@@ -72,3 +72,15 @@ def test_full_path_accepts_what_the_fast_path_leaves_to_it():
 
 def test_without_tag_or_timezone_columns_every_row_takes_the_full_path():
     assert fast_line_pattern(("phone_number", "mobile_operator_code"), ",") is None
+
+
+def test_phone_set_agrees_with_a_python_set_through_growth():
+    from api.services.client_import.chunks import PhoneSet
+
+    rng = random.Random(5)
+    phones = [70_000_000_000 + rng.randrange(200_000) for _ in range(300_000)]
+    seen, reference = PhoneSet(), set()
+    for phone in phones:
+        assert seen.add(phone) == (phone not in reference)
+        reference.add(phone)
+    assert seen.size == len(reference) and len(seen.slots) > 2 * len(reference)

@@ -59,7 +59,7 @@ def run_import(
             return _finish(job, status=ImportStatus.FAILED, error=refusal.message)
         report = ImportReport(settings.IMPORT_REPORT_MAX_ROWS, dict(job.counts), list(job.report))
         written = load.client_columns(opted_out_given="opted_out" in columns)
-        chunks = chunked(rows, size=job.chunk_rows)
+        chunks = chunked(rows, size=job.chunk_rows, expected=job.rows_total or 0)
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
             chunks = read_ahead(chunks)  # (inside a transaction: the thread could not see it)
         with closing(chunks):  # an error here stops the reader thread at once

@@ -185,6 +185,18 @@ def main() -> None:
     write_csv(changed, args.rows, tag="new")  # the same phones, every tag different
     print(f"file: {first.stat().st_size / 1e6:.1f} MB")
 
+    try:
+        results = run_repeats(args, first, changed)
+    finally:
+        for path in (first, changed):
+            path.unlink()
+        folder.rmdir()
+    summarize(results, args)
+
+
+def run_repeats(args, first: Path, changed: Path) -> dict:
+    """gunicorn and a worker; per repeat on an emptied table: COPY floor, fresh import, the
+    same file again, the changed file, 10k rows of JSON."""
     server_env = {**os.environ, "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost"}
     web = processes.start_gunicorn(args.port, server_env)
     worker = start_worker(server_env)
@@ -202,12 +214,9 @@ def main() -> None:
             results["update"].append(timed_import(args.port, token, changed, pids, args.rows))
             results["bulk"].append(bulk_json(args.port, token, 10_000))
             print(json.dumps({k: v[-1] for k, v in results.items()}, default=str))
+        return results
     finally:
         processes.stop(worker, web)
-        for path in (first, changed):
-            path.unlink()
-        folder.rmdir()
-    summarize(results, args)
 
 
 def summarize(results: dict, args) -> None:

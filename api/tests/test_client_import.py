@@ -257,3 +257,70 @@ def test_large_bulk_array_is_202_and_reports_array_positions(
 def test_import_needs_authentication(anon):
     assert anon.post("/api/clients/import/").status_code == 401
     assert anon.get("/api/imports/1/").status_code == 401
+
+
+@pytest.fixture
+def opted_out_column(monkeypatch):
+    """The Client.opted_out field another change adds, as its column (rolled back with the
+    test): the import writes it once the model has the field."""
+    from django.db import connection
+
+    from api.services.client_import import load
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"ALTER TABLE {load.CLIENT} ADD COLUMN opted_out boolean NOT NULL DEFAULT false"
+        )
+    monkeypatch.setattr(load, "HAS_OPTED_OUT", True)
+
+    def opted_out() -> dict[str, bool]:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT phone_number, opted_out FROM {load.CLIENT}")
+            return {phone: bool(value) for phone, value in cursor.fetchall()}
+
+    return opted_out
+
+
+@pytest.mark.django_db
+def test_opted_out_is_written_when_the_field_exists_and_kept_when_the_file_omits_it(
+    api, opted_out_column
+):
+    text = HEADER.strip() + ",opted_out\n79000000001,900,,UTC,true\n79000000002,900,,UTC,no\n"
+    assert counts(upload(api, text)) == {"created": 2}
+    assert opted_out_column() == {"79000000001": True, "79000000002": False}
+    changed = HEADER.strip() + ",opted_out\n79000000001,900,,UTC,false\n79000000002,900,,UTC,1\n"
+    assert counts(upload(api, changed)) == {"updated": 2}
+    assert opted_out_column() == {"79000000001": False, "79000000002": True}
+    # Without the column: a new client is not opted out, an existing one keeps its choice.
+    assert counts(upload(api, HEADER + "79000000002,900,x,UTC\n79000000003,900,,UTC\n")) == {
+        "created": 1,
+        "updated": 1,
+    }
+    assert opted_out_column() == {"79000000001": False, "79000000002": True, "79000000003": False}
+
+
+@pytest.mark.django_db
+def test_a_bad_opted_out_value_is_reported(api):
+    text = HEADER.strip() + ",opted_out\n79000000001,900,,UTC,maybe\n"
+    response = upload(api, text)
+    assert counts(response) == {"invalid": 1}
+    assert response.json()["report"][0]["field"] == "opted_out"
+
+
+@pytest.mark.django_db
+def test_with_or_without_the_unchanged_probe_the_result_is_the_same(api, settings):
+    # One row a chunk: a new row turns the probe off for the next chunk, an unchanged row on.
+    upload(api, HEADER + "79000000001,900,a,UTC\n79000000002,900,b,UTC\n79000000003,900,c,UTC\n")
+    before = dict(Client.objects.values_list("phone_number", "updated_at"))
+    settings.IMPORT_CHUNK_ROWS = 1
+    text = (
+        HEADER
+        + "79000000009,900,new,UTC\n79000000001,900,a,UTC\n"  # probe off, then on
+        + "79000000002,901,b,UTC\n79000000003,900,c,UTC\n"  # probe on, then off
+    )
+    response = upload(api, text)
+    assert counts(response) == {"created": 1, "unchanged": 2, "updated": 1}
+    after = dict(Client.objects.values_list("phone_number", "updated_at"))
+    assert after["79000000001"] == before["79000000001"]
+    assert after["79000000003"] == before["79000000003"]
+    assert after["79000000002"] != before["79000000002"]

@@ -78,22 +78,7 @@ def test_killed_worker_leaves_whole_chunks_and_resume_ends_as_a_clean_run():
     data, applied, final, counts = build_file()
     job = create_import(source="csv", mode="upsert", stream=io.BytesIO(data))
     ClientImport.objects.filter(pk=job.pk).update(chunk_rows=CHUNK)
-    queue = f"import-test-{uuid.uuid4().hex[:8]}"
-    worker = start_worker(queue)
-    try:
-        Celery(broker=TEST_REDIS_URL).send_task(
-            "api.tasks.import_clients", args=[job.pk], queue=queue
-        )
-        wait_for(
-            lambda: ClientImport.objects.get(pk=job.pk).committed_line >= 10 * CHUNK,
-            120,
-            "the worker committed no chunk",
-        )
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-    finally:
-        if worker.poll() is None:
-            worker.kill()
+    kill_worker_mid_import(job.pk)
     stopped = ClientImport.objects.get(pk=job.pk)
     assert stopped.status == ImportStatus.RUNNING and 0 < stopped.committed_line < ROWS + 1
     assert stopped.committed_line % CHUNK == 1  # a chunk's last line (the header is line 1)
@@ -115,6 +100,26 @@ def test_killed_worker_leaves_whole_chunks_and_resume_ends_as_a_clean_run():
     unchanged = {**counts, "unchanged": counts["created"]}
     del unchanged["created"]
     assert run_stored_import(import_id=again.pk).counts == unchanged
+
+
+def kill_worker_mid_import(import_id: int) -> None:
+    """A real worker takes the import; SIGKILL once it has committed ten chunks."""
+    queue = f"import-test-{uuid.uuid4().hex[:8]}"
+    worker = start_worker(queue)
+    try:
+        Celery(broker=TEST_REDIS_URL).send_task(
+            "api.tasks.import_clients", args=[import_id], queue=queue
+        )
+        wait_for(
+            lambda: ClientImport.objects.get(pk=import_id).committed_line >= 10 * CHUNK,
+            120,
+            "the worker committed no chunk",
+        )
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
 
 
 def _clients() -> list[tuple]:

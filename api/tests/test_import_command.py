@@ -59,3 +59,18 @@ def test_command_refuses_a_file_without_required_columns(tmp_path):
         run(str(path))
     with pytest.raises(CommandError, match="No such file"):
         run(str(tmp_path / "missing.csv"))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_tags_with_tabs_and_backslashes_survive_the_copy_text(tmp_path):
+    # Outside a transaction the Postgres path reads ahead and sends COPY text it escaped.
+    path = tmp_path / "clients.csv"
+    tags = ["a\tb", "back\\slash", "new\\nline?", "тег,с запятой", '"quoted"']
+    rows = "".join(
+        f'7900000000{i},900,"{tag.replace(chr(34), chr(34) * 2)}",UTC\n'
+        for i, tag in enumerate(tags)
+    )
+    path.write_text(HEADER + rows)
+    assert "created 5" in run(str(path))
+    assert sorted(Client.objects.values_list("tag", flat=True)) == sorted(tags)

@@ -30,29 +30,9 @@ def read_ahead(chunks: Iterator[Chunk], *, depth: int = 2) -> Iterator[Chunk]:
     in the thread is raised here. Closing this generator stops the thread."""
     queue: Queue = Queue(maxsize=depth)
     stop = threading.Event()
-
-    def put(item) -> None:
-        while not stop.is_set():
-            try:
-                queue.put(item, timeout=0.2)
-                return
-            except Full:
-                continue
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                chunk.copy = copy_text(chunk.clients)
-                put(chunk)
-                if stop.is_set():
-                    return
-            put(_END)
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer, re-raised
-            put(error)
-        finally:
-            connections.close_all()  # this thread's own connection (a stored input's parts)
-
-    thread = threading.Thread(target=produce, name="client-import-reader", daemon=True)
+    thread = threading.Thread(
+        target=_produce, args=(chunks, queue, stop), name="client-import-reader", daemon=True
+    )
     thread.start()
     try:
         while True:
@@ -70,3 +50,27 @@ def read_ahead(chunks: Iterator[Chunk], *, depth: int = 2) -> Iterator[Chunk]:
     finally:
         stop.set()
         thread.join()
+
+
+def _produce(chunks: Iterator[Chunk], queue: Queue, stop: threading.Event) -> None:
+    try:
+        for chunk in chunks:
+            chunk.copy = copy_text(chunk.clients)
+            _put(queue, stop, chunk)
+            if stop.is_set():
+                return
+        _put(queue, stop, _END)
+    except BaseException as error:  # noqa: BLE001 - handed to the consumer, re-raised there
+        _put(queue, stop, error)
+    finally:
+        connections.close_all()  # this thread's own connection (a stored input's parts)
+
+
+def _put(queue: Queue, stop: threading.Event, item) -> None:
+    """Put, waiting while the consumer is behind, giving up once it has stopped."""
+    while not stop.is_set():
+        try:
+            queue.put(item, timeout=0.2)
+            return
+        except Full:
+            continue

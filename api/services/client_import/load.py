@@ -49,14 +49,17 @@ def stage_chunk(clients: list[tuple], *, copy: bytes | None = None) -> None:
             " mobile_operator_code varchar(3), tag varchar(64), timezone varchar(64),"
             " opted_out boolean)" + (" ON COMMIT DELETE ROWS" if postgres else "")
         )
+        # Empty already after a commit, but not when the chunk's transaction is a savepoint.
+        cursor.execute(f"TRUNCATE {STAGE}" if postgres else f"DELETE FROM {STAGE}")
         if postgres:
-            with cursor.cursor.copy(
-                f"COPY {STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
-            ) as copy:
-                for client in clients:
-                    copy.write_row(client)
+            copy_sql = f"COPY {STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
+            with cursor.cursor.copy(copy_sql) as stream:
+                if copy is not None:
+                    stream.write(copy)
+                else:
+                    for client in clients:
+                        stream.write_row(client)
         else:
-            cursor.execute(f"DELETE FROM {STAGE}")
             cursor.executemany(f"INSERT INTO {STAGE} VALUES (%s, %s, %s, %s, %s, %s)", clients)
 
 
@@ -125,15 +128,17 @@ def _changed(columns: list[str], old: str, new: str) -> str:
     return " OR ".join(f"{old}.{name} <> {new}.{name}" for name in columns)
 
 
-def upsert(*, columns: list[str], now) -> Applied:
-    """Create new phones, update active clients whose values differ; counts of each."""
+def upsert(*, columns: list[str], now, skip_unchanged: bool = True) -> Applied:
+    """Create new phones, update active clients whose values differ; counts of each.
+    `skip_unchanged`: probe first for rows equal to their client (the same result either way;
+    worth it when most rows are unchanged, a wasted probe per row when they are new)."""
     restored = restore_deleted(columns=columns, now=now)
     update = (
         "DO UPDATE SET updated_at = EXCLUDED.updated_at, "
         + ", ".join(f"{name} = EXCLUDED.{name}" for name in columns)
         + f" WHERE {_changed(columns, 'c', 'EXCLUDED')}"  # a change made since the probe
     )
-    insert = _insert_sql(columns=columns, on_conflict=update, skip_unchanged=True)
+    insert = _insert_sql(columns=columns, on_conflict=update, skip_unchanged=skip_unchanged)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(

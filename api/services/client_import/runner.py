@@ -22,6 +22,7 @@ from .reader import Row
 
 logger = logging.getLogger(__name__)
 LOCK_CLASS = 13  # pg advisory lock namespace of client imports: (13, import id)
+ANALYZE_AFTER_ROWS = 100_000
 OpenInput = Callable[[], tuple[tuple[str, ...], Iterator[Row]]]
 
 
@@ -62,17 +63,21 @@ def run_import(
         chunks = chunked(rows, size=job.chunk_rows, expected=job.rows_total or 0)
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
             chunks = read_ahead(chunks)  # (inside a transaction: the thread could not see it)
+        probe = True  # for unchanged rows, until a chunk shows that most rows are not
         with closing(chunks):  # an error here stops the reader thread at once
             for chunk in chunks:
                 if chunk.last_line <= job.committed_line:
                     continue  # committed by an earlier run (read again only for its phones)
-                _apply_chunk(job, chunk, report, written)
+                probe = _apply_chunk(job, chunk, report, written, probe=probe)
                 if progress:
                     progress(job)
         return _finish(job, status=ImportStatus.DONE)
 
 
-def _apply_chunk(job: ClientImport, chunk: Chunk, report: ImportReport, written) -> None:
+def _apply_chunk(job: ClientImport, chunk: Chunk, report: ImportReport, written, probe) -> bool:
+    """Apply and record one chunk; returns whether the next chunk should probe for unchanged
+    rows (measured on 1M clients: the probe costs a new row +28 %, saves an unchanged one a
+    lock, i.e. a write)."""
     counts_before, rows_before = dict(report.counts), list(report.rows)
     try:
         with transaction.atomic():
@@ -81,8 +86,8 @@ def _apply_chunk(job: ClientImport, chunk: Chunk, report: ImportReport, written)
             if job.mode == ImportMode.CREATE_ONLY:
                 applied = load.create_only(columns=written, now=now)
             else:
-                applied = load.upsert(columns=written, now=now)
-            _record(report, chunk, applied)
+                applied = load.upsert(columns=written, now=now, skip_unchanged=probe)
+            unchanged = _record(report, chunk, applied)
             job.committed_line = chunk.last_line
             job.rows_done += chunk.read
             job.counts, job.report = report.counts, report.rows
@@ -96,9 +101,10 @@ def _apply_chunk(job: ClientImport, chunk: Chunk, report: ImportReport, written)
         chunk.number,
         chunk.last_line,
     )
+    return 2 * unchanged >= len(chunk.clients)
 
 
-def _record(report: ImportReport, chunk: Chunk, applied: load.Applied) -> None:
+def _record(report: ImportReport, chunk: Chunk, applied: load.Applied) -> int:
     exists = len(applied.existing_lines)
     unchanged = len(chunk.clients) - applied.created - applied.updated - applied.restored - exists
     for outcome, number in (
@@ -115,6 +121,7 @@ def _record(report: ImportReport, chunk: Chunk, applied: load.Applied) -> None:
     notes += [(line, "phone_number", load.EXISTS_MESSAGE) for line in applied.existing_lines]
     for line, field_name, reason in sorted(notes, key=lambda note: note[0]):
         report.note(line, field_name, reason)
+    return unchanged
 
 
 def _finish(job: ClientImport, *, status: str, error: str = "") -> ClientImport:
@@ -124,5 +131,10 @@ def _finish(job: ClientImport, *, status: str, error: str = "") -> ClientImport:
             job.rows_total = job.rows_done
         job.save(update_fields=["status", "error", "finished_at", "rows_total"])
         job.parts.all().delete()
+    if connection.vendor == "postgresql" and job.rows_done >= ANALYZE_AFTER_ROWS:
+        # The audience queries plan on the client table's statistics; autovacuum may be off
+        # or minutes away, and a million new rows change every estimate.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {load.CLIENT}")
     logger.info("client import %s %s: %s", job.pk, status, job.counts)
     return job

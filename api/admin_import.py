@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -48,6 +49,8 @@ class ClientImportAdmin(admin.ModelAdmin):
         return [path("upload/", upload, name="api_clientimport_upload"), *super().get_urls()]
 
     def upload_view(self, request):
+        if not request.user.has_perms(["api.add_client", "api.change_client"]):
+            raise PermissionDenied  # an import creates and changes clients
         form = UploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]

@@ -13,7 +13,7 @@ from rest_framework.generics import RetrieveAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .domain.client_import import OUTCOMES
+from .domain.client_import import OUTCOMES, report_truncated
 from .models import ClientImport
 from .services import client_import
 
@@ -40,8 +40,7 @@ class ClientImportSerializer(serializers.ModelSerializer):
         return {outcome: job.counts.get(outcome, 0) for outcome in OUTCOMES}
 
     def get_report_truncated(self, job) -> bool:
-        refused = sum(job.counts.get(k, 0) for k in OUTCOMES[4:])
-        return refused > len({row["line"] for row in job.report})
+        return report_truncated(job.counts, job.report)
 
 
 def _answer(job: ClientImport, *, stored: bool) -> Response:

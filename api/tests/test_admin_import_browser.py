@@ -57,3 +57,10 @@ def test_admin_upload_of_a_headerless_file_is_a_form_error(
     browser.find_element(By.CSS_SELECTOR, "#client-import-form input[type=submit]").click()
     assert "delimiter must be ',' or ';'" in browser.find_element(By.CLASS_NAME, "errorlist").text
     assert not ClientImport.objects.exists()
+
+
+@pytest.mark.django_db
+def test_admin_upload_needs_the_right_to_add_and_change_clients(client, django_user_model):
+    staff = django_user_model.objects.create_user("staff", password="x", is_staff=True)
+    client.force_login(staff)
+    assert client.get("/admin/api/clientimport/upload/").status_code == 403

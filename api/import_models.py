@@ -29,7 +29,8 @@ class ClientImport(models.Model):
     file_name = models.CharField(max_length=255, blank=True, default="")
     file_size = models.BigIntegerField(default=0)
     chunk_rows = models.PositiveIntegerField()
-    # The input's last line of the last committed chunk: a resumed import starts after it.
+    # The last line of the committed chunks' unbroken prefix (the chunks themselves are
+    # recorded in ClientImportChunk, each with its own transaction).
     committed_line = models.BigIntegerField(default=0)
     rows_done = models.BigIntegerField(default=0)
     rows_total = models.BigIntegerField(null=True, blank=True)  # from the line count
@@ -45,6 +46,30 @@ class ClientImport(models.Model):
 
     def __str__(self) -> str:
         return f"client import {self.pk} ({self.status})"
+
+
+class ClientImportChunk(models.Model):
+    """One committed chunk of an import, written in the chunk's own transaction: these rows are
+    exactly what is applied (two writers may commit chunks out of order; a resume skips these
+    and rebuilds the import's counts and report from them)."""
+
+    client_import = models.ForeignKey(ClientImport, on_delete=models.CASCADE, related_name="chunks")
+    number = models.PositiveIntegerField()
+    last_line = models.BigIntegerField()
+    rows_read = models.PositiveIntegerField()
+    counts = models.JSONField(default=dict)
+    notes = models.JSONField(default=list)  # [line, field, reason], capped like the report
+
+    class Meta:
+        ordering = ["client_import", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client_import", "number"], name="client_import_chunk_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"chunk {self.number} of import {self.client_import_id}"
 
 
 class ClientImportPart(models.Model):

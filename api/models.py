@@ -320,6 +320,7 @@ class RunStatusCount(models.Model):
 # The bulk import's tables (kept in their own module; the registry finds them through here).
 from .import_models import (  # noqa: E402, F401
     ClientImport,
+    ClientImportChunk,
     ClientImportPart,
     ImportMode,
     ImportStatus,

@@ -103,6 +103,38 @@ class Migration(migrations.Migration):
                 fields=("client_import", "number"), name="client_import_part_unique"
             ),
         ),
+        migrations.CreateModel(
+            name="ClientImportChunk",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("last_line", models.BigIntegerField()),
+                ("rows_read", models.PositiveIntegerField()),
+                ("counts", models.JSONField(default=dict)),
+                ("notes", models.JSONField(default=list)),
+                (
+                    "client_import",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="api.clientimport",
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["client_import", "number"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("client_import", "number"), name="client_import_chunk_unique"
+                    )
+                ],
+            },
+        ),
         # An upload's parts are CSV text stored as it came: pglz compression of 1 MiB parts
         # doubled the time to store a 33 MB file (2.3 s), for no use (they are deleted after).
         migrations.RunPython(

@@ -324,3 +324,27 @@ def test_with_or_without_the_unchanged_probe_the_result_is_the_same(api, setting
     assert after["79000000001"] == before["79000000001"]
     assert after["79000000003"] == before["79000000003"]
     assert after["79000000002"] != before["79000000002"]
+
+
+@pytest.mark.django_db
+def test_a_failed_import_stays_resumable_and_says_why_with_phones_masked(monkeypatch, tmp_path):
+    from django.db import OperationalError
+
+    from api.services.client_import import import_csv_path, ledger
+
+    real_upsert = ledger.load.upsert
+
+    def database_gone(**kwargs):  # the edge we cannot run here: the server going away
+        raise OperationalError("server closed the connection; key 79001234567")
+
+    path = tmp_path / "clients.csv"
+    path.write_text(HEADER + "79000000001,900,,UTC\n")
+    monkeypatch.setattr(ledger.load, "upsert", database_gone)
+    with pytest.raises(OperationalError):
+        import_csv_path(path=str(path), mode="upsert")
+    job = ClientImport.objects.get()
+    assert job.status == "running" and job.committed_line == 0
+    assert "7900***4567" in job.error and "79001234567" not in job.error
+    monkeypatch.setattr(ledger.load, "upsert", real_upsert)
+    done = import_csv_path(path=str(path), mode="upsert", resume=job.pk)
+    assert (done.status, done.error, done.counts) == ("done", "", {"created": 1})

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from api.domain.client_import import FileRefused
 from api.models import ClientImport, ImportStatus
+from api.phones import scrub_phones
 
 from . import load
 from .ahead import read_ahead
@@ -59,16 +60,35 @@ def run_import(
             columns, rows = open_input()
         except FileRefused as refusal:
             return _finish(job, status=ImportStatus.FAILED, error=refusal.message)
-        written = load.client_columns(opted_out_given="opted_out" in columns)
-        apply = partial(apply_chunk, job=job, written=written)
-        ledger = Ledger(job, progress)
-        chunks = chunked(rows, size=job.chunk_rows, expected=job.rows_total or 0)
-        if connection.vendor == "postgresql" and not connection.in_atomic_block:
-            # (Inside a transaction other threads' connections could not see it: in order.)
-            apply_in_parallel(read_ahead(chunks), ledger, apply)
-        else:
-            apply_in_order(chunks, ledger, apply)
+        try:
+            _apply_all(job, columns, rows, progress)
+        except Exception as error:
+            _note_error(job.pk, error)
+            raise
         return _finish(job, status=ImportStatus.DONE)
+
+
+def _apply_all(job: ClientImport, columns, rows, progress) -> None:
+    written = load.client_columns(opted_out_given="opted_out" in columns)
+    apply = partial(apply_chunk, job=job, written=written)
+    ledger = Ledger(job, progress)
+    chunks = chunked(rows, size=job.chunk_rows, expected=job.rows_total or 0)
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        # (Inside a transaction other threads' connections could not see it: in order.)
+        apply_in_parallel(read_ahead(chunks), ledger, apply)
+    else:
+        apply_in_order(chunks, ledger, apply)
+
+
+def _note_error(import_id: int, error: Exception) -> None:
+    """The import stays `running` (resumable); its `error` says why it stopped (a database
+    error may quote a row: phones masked)."""
+    logger.exception("client import %s stopped", import_id)
+    text = scrub_phones(f"{type(error).__name__}: {error}")[:2000]
+    try:
+        ClientImport.objects.filter(pk=import_id).update(error=text)
+    except Exception:  # noqa: BLE001 - the database itself may be what failed
+        logger.warning("client import %s: could not record its error", import_id)
 
 
 def _finish(job: ClientImport, *, status: str, error: str = "") -> ClientImport:

@@ -380,3 +380,4 @@ IMPORT_SYNC_MAX_ROWS = env_int("IMPORT_SYNC_MAX_ROWS", 10_000)  # JSON array ite
 IMPORT_BULK_MAX_BYTES = env_int("IMPORT_BULK_MAX_BYTES", 32 * 1024 * 1024)  # JSON body
 IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 20_000)  # rows per committed chunk
 IMPORT_REPORT_MAX_ROWS = env_int("IMPORT_REPORT_MAX_ROWS", 1000)  # detailed refusals kept
+IMPORT_WRITERS = env_int("IMPORT_WRITERS", 2)  # Postgres connections applying chunks at once

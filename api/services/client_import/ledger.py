@@ -20,8 +20,6 @@ from api.models import ClientImport, ClientImportChunk, ImportMode
 from . import load
 from .chunks import Chunk
 
-WRITERS = 2  # database connections applying chunks at once (Postgres, outside a transaction)
-
 
 class Ledger:
     def __init__(self, job: ClientImport, progress: Callable | None = None):
@@ -107,16 +105,17 @@ def apply_in_order(chunks: Iterator[Chunk], ledger: Ledger, apply: Callable) -> 
 
 
 def apply_in_parallel(chunks: Iterator[Chunk], ledger: Ledger, apply: Callable) -> None:
-    """WRITERS threads, each applying a chunk on its own connection (the database side is one
-    backend, one core, per connection); the ledger takes their records in chunk order."""
-    with ThreadPoolExecutor(WRITERS, thread_name_prefix="client-import-writer") as pool:
+    """IMPORT_WRITERS threads, each applying a chunk on its own connection (the database side is
+    one backend, one core, per connection); the ledger takes their records in chunk order."""
+    writers = max(1, settings.IMPORT_WRITERS)
+    with ThreadPoolExecutor(writers, thread_name_prefix="client-import-writer") as pool:
         in_flight: deque = deque()
         with closing(chunks):
             for chunk in chunks:
                 if chunk.number in ledger.committed:
                     continue
                 in_flight.append(pool.submit(_on_own_connection, apply, chunk, ledger.probe))
-                if len(in_flight) >= WRITERS:
+                if len(in_flight) >= writers:
                     ledger.add(in_flight.popleft().result())
             while in_flight:
                 ledger.add(in_flight.popleft().result())

@@ -74,3 +74,16 @@ def test_tags_with_tabs_and_backslashes_survive_the_copy_text(tmp_path):
     path.write_text(HEADER + rows)
     assert "created 5" in run(str(path))
     assert sorted(Client.objects.values_list("tag", flat=True)) == sorted(tags)
+
+
+@pytest.mark.django_db
+def test_command_resumes_a_stored_upload_by_id():
+    from api.services.client_import import create_import
+
+    job = create_import(
+        source="csv", mode="upsert", stream=io.BytesIO((HEADER + "79000000001,900,,UTC\n").encode())
+    )
+    assert f"import {job.pk} done" in run("--resume", str(job.pk))
+    assert Client.objects.get().phone_number == "79000000001"
+    with pytest.raises(CommandError, match="Give the CSV file"):
+        run()

@@ -445,3 +445,14 @@ if OIDC_RP_CLIENT_ID and OIDC_RP_SIGN_ALGO[:2] in ("RS", "ES") and not OIDC_OP_J
     )
 if OIDC_RP_CLIENT_ID and not (OIDC_STAFF_GROUP or OIDC_SUPERUSER_GROUP):
     raise ImproperlyConfigured("Single sign-on needs OIDC_STAFF_GROUP or OIDC_SUPERUSER_GROUP.")
+
+
+# --- Bulk client import (issue 13; api/services/client_import) ---
+# Inputs up to these sizes are imported during the request (200 with the report); larger ones
+# are stored and imported by a Celery task (202, GET /api/imports/<id>/).
+IMPORT_SYNC_MAX_BYTES = env_int("IMPORT_SYNC_MAX_BYTES", 1024 * 1024)  # CSV upload
+IMPORT_SYNC_MAX_ROWS = env_int("IMPORT_SYNC_MAX_ROWS", 10_000)  # JSON array items
+IMPORT_BULK_MAX_BYTES = env_int("IMPORT_BULK_MAX_BYTES", 32 * 1024 * 1024)  # JSON body
+IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 20_000)  # rows per committed chunk
+IMPORT_REPORT_MAX_ROWS = env_int("IMPORT_REPORT_MAX_ROWS", 1000)  # detailed refusals kept
+IMPORT_WRITERS = env_int("IMPORT_WRITERS", 2)  # Postgres connections applying chunks at once

@@ -80,6 +80,13 @@ class Client(models.Model):
             ),
         ]
         indexes = [
+            # A bulk import restores a soft-deleted client by phone (the unique index holds
+            # active clients only); deleted rows are few, so this index is small.
+            models.Index(
+                fields=["phone_number"],
+                condition=Q(deleted_at__isnull=False),
+                name="client_deleted_phone_idx",
+            ),
             models.Index(fields=["tag"], name="client_tag_idx"),
             models.Index(fields=["mobile_operator_code"], name="client_operator_idx"),
             # The distinct zones in a few index probes (planning computes one time per zone).
@@ -442,3 +449,13 @@ class TestSend(models.Model):
 
     def __str__(self) -> str:
         return f"test send {self.pk} of campaign {self.campaign_id} ({self.outcome})"
+
+
+# The bulk import's tables (kept in their own module; the registry finds them through here).
+from .import_models import (  # noqa: E402, F401
+    ClientImport,
+    ClientImportChunk,
+    ClientImportPart,
+    ImportMode,
+    ImportStatus,
+)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.utils import timezone
 
 from api.services import compaction, dispatch, planning, reconcile
@@ -106,3 +106,21 @@ def send_daily_report() -> dict:
     from api.services import daily_report
 
     return daily_report.send_due_reports().as_dict()
+
+
+@shared_task(
+    name="api.tasks.import_clients",
+    acks_late=True,
+    # The database restarted or the connection dropped mid-import: the committed chunks stay,
+    # the retry resumes after the last one.
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    max_retries=8,
+)
+def import_clients(import_id: int) -> dict:
+    """Run or resume a stored bulk client import (after its last committed chunk); a repeat
+    once it is done is a no-op."""
+    from api.services.client_import import run_stored_import
+
+    job = run_stored_import(import_id=import_id)
+    return {"import": import_id, "status": job.status, "counts": job.counts}

@@ -6,7 +6,7 @@ from rest_framework_simplejwt.views import (
     TokenRefreshView,
 )
 
-from . import throttles, views
+from . import throttles, views, views_import
 
 
 # trailing_slash="/?": every route answers with and without the slash, as the seed uses both.
@@ -40,6 +40,16 @@ urlpatterns = [
         name="token_blacklist",
     ),
     path("", views.ApiRootView.as_view(), name="api-root"),
+    # Bulk client import (issue 13); before the router, whose clients/<pk> would not match.
+    re_path(
+        r"^clients/import/?$", views_import.ClientCsvImportView.as_view(), name="client-import"
+    ),
+    re_path(r"^clients/bulk/?$", views_import.ClientBulkImportView.as_view(), name="client-bulk"),
+    re_path(
+        r"^imports/(?P<pk>\d+)/?$",
+        views_import.ClientImportDetailView.as_view(),
+        name="client-import-detail",
+    ),
     *router.urls,
     # Last: an unknown path under /api/ is a JSON 404, not Django's HTML page.
     re_path(r"^", views.ApiNotFoundView.as_view(), name="api-not-found"),

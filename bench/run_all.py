@@ -40,6 +40,7 @@ QUICK = {
     "compaction": ["--runs", "100", "--clients", "50", "--calls", "10"],
     "faults": ["kill", "--messages", "1000", "--kills", "2", "--error-rate", "0.45"],
     "console": ["--messages", "100000", "--campaigns", "20", "--calls", "5", "--update-ab", "1"],
+    "import": ["--rows", "100000", "--repeat", "1"],
 }
 FULL = {
     "planning": ["--clients", "1000000", "--repeat", "3"],
@@ -51,6 +52,7 @@ FULL = {
     # pg-restart cuts every client of the server: run it by hand (see bench/README.md).
     "faults": ["kill", "--messages", "2000", "--kills", "3", "--error-rate", "0.45"],
     "console": ["--messages", "1000000", "--campaigns", "100", "--calls", "15"],
+    "import": ["--rows", "1000000", "--repeat", "3"],
 }
 
 

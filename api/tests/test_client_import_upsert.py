@@ -1,5 +1,5 @@
-"""Bulk client import: upsert and create-only, re-imports, the opted_out column once the
-field exists, and an import stopped by a database error (SQLite and Postgres)."""
+"""Bulk client import: upsert and create-only, re-imports, the opted_out column, and an
+import stopped by a database error (SQLite and Postgres)."""
 
 from __future__ import annotations
 
@@ -57,44 +57,45 @@ def test_create_only_reports_existing_phone_and_leaves_it_untouched(api):
     assert Client.all_objects.filter(phone_number="79000000002").count() == 2  # a new one
 
 
-@pytest.fixture
-def opted_out_column(monkeypatch):
-    """The Client.opted_out field another change adds, as its column (rolled back with the
-    test): the import writes it once the model has the field."""
-    from django.db import connection
-
-    from api.services.client_import import load
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"ALTER TABLE {load.CLIENT} ADD COLUMN opted_out boolean NOT NULL DEFAULT false"
-        )
-    monkeypatch.setattr(load, "HAS_OPTED_OUT", True)
-
-    def opted_out() -> dict[str, bool]:
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT phone_number, opted_out FROM {load.CLIENT}")
-            return {phone: bool(value) for phone, value in cursor.fetchall()}
-
-    return opted_out
+def opted_out() -> dict[str, bool]:
+    return dict(Client.objects.values_list("phone_number", "opted_out"))
 
 
 @pytest.mark.django_db
-def test_opted_out_is_written_when_the_field_exists_and_kept_when_the_file_omits_it(
-    api, opted_out_column
-):
+def test_opted_out_is_written_and_kept_when_the_file_omits_it(api):
     text = HEADER.strip() + ",opted_out\n79000000001,900,,UTC,true\n79000000002,900,,UTC,no\n"
     assert counts(upload(api, text)) == {"created": 2}
-    assert opted_out_column() == {"79000000001": True, "79000000002": False}
+    assert opted_out() == {"79000000001": True, "79000000002": False}
     changed = HEADER.strip() + ",opted_out\n79000000001,900,,UTC,false\n79000000002,900,,UTC,1\n"
     assert counts(upload(api, changed)) == {"updated": 2}
-    assert opted_out_column() == {"79000000001": False, "79000000002": True}
+    assert opted_out() == {"79000000001": False, "79000000002": True}
     # Without the column: a new client is not opted out, an existing one keeps its choice.
     assert counts(upload(api, HEADER + "79000000002,900,x,UTC\n79000000003,900,,UTC\n")) == {
         "created": 1,
         "updated": 1,
     }
-    assert opted_out_column() == {"79000000001": False, "79000000002": True, "79000000003": False}
+    assert opted_out() == {"79000000001": False, "79000000002": True, "79000000003": False}
+
+
+@pytest.mark.django_db
+def test_an_imported_opt_out_is_stamped_and_cancels_unsent_messages_like_the_endpoint(api):
+    from api.models import MessageStatus
+    from api.services.opt_out import OPTED_OUT_ERROR
+    from api.tests.factories import CampaignRunFactory, MessageFactory
+
+    client = ClientFactory(phone_number="79000000001")
+    unsent = MessageFactory(run=CampaignRunFactory(), client=client)
+    text = HEADER.strip() + ",opted_out\n79000000001,900,vip,UTC,true\n79000000005,900,,UTC,1\n"
+    upload(api, text)
+
+    client.refresh_from_db()
+    unsent.refresh_from_db()
+    assert client.opted_out and client.opted_out_at is not None
+    assert Client.objects.get(phone_number="79000000005").opted_out_at is not None
+    assert (unsent.status, unsent.last_error) == (MessageStatus.CANCELLED, OPTED_OUT_ERROR)
+    upload(api, HEADER.strip() + ",opted_out\n79000000001,900,vip,UTC,false\n")
+    client.refresh_from_db()
+    assert not client.opted_out and client.opted_out_at is None
 
 
 @pytest.mark.django_db

@@ -66,6 +66,8 @@ def apply_chunk(chunk: Chunk, *, job: ClientImport, written: list[str], probe: b
             applied = load.create_only(columns=written, now=now)
         else:
             applied = load.upsert(columns=written, now=now, skip_unchanged=probe)
+        if "opted_out" in written:
+            load.sync_opt_out(now=now)
         notes = list(chunk.refusals)
         notes += [(line, "phone_number", load.EXISTS_MESSAGE) for line in applied.existing_lines]
         notes.sort(key=lambda note: note[0])

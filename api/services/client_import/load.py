@@ -17,8 +17,6 @@ STAGE = "client_import_rows"
 STAGE_COLUMNS = ("line", "phone_number", "mobile_operator_code", "tag", "timezone", "opted_out")
 CLIENT = Client._meta.db_table
 EXISTS_MESSAGE = DuplicatePhone().message
-# Client.opted_out is added by another change; the import applies it once the field exists.
-HAS_OPTED_OUT = any(f.name == "opted_out" for f in Client._meta.get_fields())
 
 
 @dataclass
@@ -30,10 +28,9 @@ class Applied:
 
 
 def client_columns(*, opted_out_given: bool) -> list[str]:
-    """The client fields an import writes (opted_out only when the file gives it and the model
-    has it)."""
+    """The client fields an import writes (opted_out only when the file gives it)."""
     columns = ["mobile_operator_code", "tag", "timezone"]
-    return columns + ["opted_out"] if HAS_OPTED_OUT and opted_out_given else columns
+    return columns + ["opted_out"] if opted_out_given else columns
 
 
 def stage_chunk(clients: list[tuple], *, copy: bytes | None = None) -> None:
@@ -97,7 +94,7 @@ def restore_deleted(*, columns: list[str], now) -> int:
 
 def _insert_sql(*, columns: list[str], on_conflict: str, skip_unchanged: bool = False) -> str:
     inserted = ["phone_number", *columns, "created_at", "updated_at", "deleted_at"]
-    extra = ["opted_out"] if HAS_OPTED_OUT and "opted_out" not in columns else []
+    extra = [] if "opted_out" in columns else ["opted_out"]  # a new client: not opted out
     values = ["s.phone_number", *(f"s.{name}" for name in columns), "%(now)s", "%(now)s", "NULL"]
     values += ["false"] * len(extra)
     # WHERE true: SQLite needs a WHERE to tell the SELECT from the ON CONFLICT clause.
@@ -170,3 +167,28 @@ def create_only(*, columns: list[str], now) -> Applied:
         existing = tuple(line for (line,) in cursor.fetchall())
         cursor.execute(_insert_sql(columns=columns, on_conflict="DO NOTHING"), {"now": now})
         return Applied(created=cursor.rowcount, existing_lines=existing)
+
+
+def sync_opt_out(*, now) -> int:
+    """After a chunk that gives `opted_out`: what api.services.opt_out.set_opted_out does for
+    a flag it flips — stamp (or clear) opted_out_at and cancel the newly opted-out clients'
+    unsent messages — for the chunk's clients, set-based; how many were opted out."""
+    from api.services.clients import cancel_unsent_messages
+    from api.services.opt_out import OPTED_OUT_ERROR
+
+    chunk = f"SELECT phone_number FROM {STAGE} WHERE opted_out"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {CLIENT} SET opted_out_at = %(now)s WHERE deleted_at IS NULL AND opted_out"
+            f" AND opted_out_at IS NULL AND phone_number IN ({chunk}) RETURNING id",
+            {"now": now},
+        )
+        newly = [client_id for (client_id,) in cursor.fetchall()]
+        cursor.execute(
+            f"UPDATE {CLIENT} SET opted_out_at = NULL WHERE deleted_at IS NULL AND NOT opted_out"
+            f" AND opted_out_at IS NOT NULL AND phone_number IN"
+            f" (SELECT phone_number FROM {STAGE} WHERE NOT opted_out)"
+        )
+    if newly:
+        cancel_unsent_messages(client_ids=newly, reason=OPTED_OUT_ERROR)
+    return len(newly)

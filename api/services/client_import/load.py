@@ -12,6 +12,7 @@ from django.db import connection
 
 from api.domain.errors import DuplicatePhone
 from api.models import Client
+from api.services.sql import backend
 
 STAGE = "client_import_rows"
 STAGE_COLUMNS = ("line", "phone_number", "mobile_operator_code", "tag", "timezone", "opted_out")
@@ -35,29 +36,10 @@ def client_columns(*, opted_out_given: bool) -> list[str]:
 
 def stage_chunk(clients: list[tuple], *, copy: bytes | None = None) -> None:
     """The chunk's clients into the staging table (`copy`: already rendered as COPY text)."""
-    postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        if postgres:
-            # A crash may lose the last commits, but a chunk and its import row's record of it
-            # are one transaction: they are lost together and the resume redoes that chunk.
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {STAGE} (line bigint, phone_number varchar(11),"
-            " mobile_operator_code varchar(3), tag varchar(64), timezone varchar(64),"
-            " opted_out boolean)" + (" ON COMMIT DELETE ROWS" if postgres else "")
+        backend().imports.stage(
+            cursor, table=STAGE, columns=STAGE_COLUMNS, clients=clients, copy=copy
         )
-        # Empty already after a commit, but not when the chunk's transaction is a savepoint.
-        cursor.execute(f"TRUNCATE {STAGE}" if postgres else f"DELETE FROM {STAGE}")
-        if postgres:
-            copy_sql = f"COPY {STAGE} ({', '.join(STAGE_COLUMNS)}) FROM STDIN"
-            with cursor.cursor.copy(copy_sql) as stream:
-                if copy is not None:
-                    stream.write(copy)
-                else:
-                    for client in clients:
-                        stream.write_row(client)
-        else:
-            cursor.executemany(f"INSERT INTO {STAGE} VALUES (%s, %s, %s, %s, %s, %s)", clients)
 
 
 def restore_deleted(*, columns: list[str], now) -> int:
@@ -86,10 +68,7 @@ def restore_deleted(*, columns: list[str], now) -> int:
         if cursor.fetchone() is None:
             return 0
         cursor.execute(sql, {"now": now})
-        if connection.vendor == "postgresql":
-            return cursor.rowcount
-        cursor.execute("SELECT changes()")  # sqlite3's rowcount is -1 after a WITH statement
-        return cursor.fetchone()[0]
+        return backend().imports.changed_rows(cursor)
 
 
 def _insert_sql(*, columns: list[str], on_conflict: str, skip_unchanged: bool = False) -> str:
@@ -99,9 +78,8 @@ def _insert_sql(*, columns: list[str], on_conflict: str, skip_unchanged: bool = 
     values += ["false"] * len(extra)
     # WHERE true: SQLite needs a WHERE to tell the SELECT from the ON CONFLICT clause.
     where = f"NOT {_unchanged_client(columns)}" if skip_unchanged else "true"
-    # Sorted by phone: the unique index is filled in order (COLLATE "C": digits sort the same,
-    # without the locale's comparisons).
-    order = 's.phone_number COLLATE "C"' if connection.vendor == "postgresql" else "s.phone_number"
+    # Sorted by phone: the unique index is filled in order.
+    order = backend().imports.phone_order("s.phone_number")
     return (
         f"INSERT INTO {CLIENT} AS c ({', '.join(inserted + extra)}) "
         f"SELECT {', '.join(values)} FROM {STAGE} s WHERE {where} ORDER BY {order} "
@@ -136,24 +114,15 @@ def upsert(*, columns: list[str], now, skip_unchanged: bool = True) -> Applied:
         + f" WHERE {_changed(columns, 'c', 'EXCLUDED')}"  # a change made since the probe
     )
     insert = _insert_sql(columns=columns, on_conflict=update, skip_unchanged=skip_unchanged)
+    classify = (
+        f"SELECT count(*) FILTER (WHERE a.id IS NULL), count(*) FILTER (WHERE"
+        f" a.id IS NOT NULL AND ({_changed(columns, 'a', 's')})) FROM {STAGE} s"
+        f" LEFT JOIN {CLIENT} a ON a.phone_number = s.phone_number AND a.deleted_at IS NULL"
+    )
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                f"WITH written AS ({insert} RETURNING xmax = 0 AS created) SELECT"
-                " count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created)"
-                " FROM written",
-                {"now": now},
-            )
-            created, updated = cursor.fetchone()
-        else:  # no xmax: classify first (one writer, nothing changes in between)
-            cursor.execute(
-                f"SELECT count(*) FILTER (WHERE a.id IS NULL), count(*) FILTER (WHERE"
-                f" a.id IS NOT NULL AND ({_changed(columns, 'a', 's')})) FROM {STAGE} s"
-                f" LEFT JOIN {CLIENT} a ON a.phone_number = s.phone_number"
-                " AND a.deleted_at IS NULL"
-            )
-            created, updated = cursor.fetchone()
-            cursor.execute(insert, {"now": now})
+        created, updated = backend().imports.upsert_counts(
+            cursor, insert=insert, classify=classify, params={"now": now}
+        )
     return Applied(created=created, updated=updated, restored=restored)
 
 

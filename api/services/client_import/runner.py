@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from functools import partial
 
 from django.db import connection, transaction
@@ -15,6 +14,7 @@ from django.utils import timezone
 from api.domain.client_import import FileRefused
 from api.models import ClientImport, ImportStatus
 from api.phones import scrub_phones
+from api.services.sql import backend
 
 from . import load
 from .ahead import read_ahead
@@ -23,26 +23,13 @@ from .ledger import Ledger, apply_chunk, apply_in_order, apply_in_parallel
 from .reader import Row
 
 logger = logging.getLogger(__name__)
-LOCK_CLASS = 13  # pg advisory lock namespace of client imports: (13, import id)
 ANALYZE_AFTER_ROWS = 100_000
 OpenInput = Callable[[], tuple[tuple[str, ...], Iterator[Row]]]
 
 
-@contextmanager
 def import_lock(import_id: int):
-    """One runner per import. A session lock: a killed worker's lock goes with its connection."""
-    if connection.vendor != "postgresql":
-        yield True  # SQLite: one writer at a time anyway
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, import_id])
-        (acquired,) = cursor.fetchone()
-    try:
-        yield acquired
-    finally:
-        if acquired:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, import_id])
+    """One runner per import (a killed worker's lock goes with its connection)."""
+    return backend().imports.lock(import_id)
 
 
 def run_import(
@@ -73,7 +60,7 @@ def _apply_all(job: ClientImport, columns, rows, progress) -> None:
     apply = partial(apply_chunk, job=job, written=written)
     ledger = Ledger(job, progress)
     chunks = chunked(rows, size=job.chunk_rows, expected=job.rows_total or 0)
-    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+    if backend().imports.parallel_writers and not connection.in_atomic_block:
         # (Inside a transaction other threads' connections could not see it: in order.)
         apply_in_parallel(read_ahead(chunks), ledger, apply)
     else:
@@ -99,10 +86,9 @@ def _finish(job: ClientImport, *, status: str, error: str = "") -> ClientImport:
         job.save(update_fields=["status", "error", "finished_at", "rows_total"])
         job.parts.all().delete()
         job.chunks.all().delete()  # merged into the import row: its counts and report
-    if connection.vendor == "postgresql" and job.rows_done >= ANALYZE_AFTER_ROWS:
+    if job.rows_done >= ANALYZE_AFTER_ROWS:
         # The audience queries plan on the client table's statistics; autovacuum may be off
         # or minutes away, and a million new rows change every estimate.
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {load.CLIENT}")
+        backend().imports.analyze(load.CLIENT)
     logger.info("client import %s %s: %s", job.pk, status, job.counts)
     return job

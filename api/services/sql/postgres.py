@@ -6,12 +6,14 @@ from __future__ import annotations
 from django.db import connection, transaction
 
 from . import partitions
+from .imports import PostgresImports
 from .sqlite import SqliteBackend, quote
 
 
 class PostgresBackend(SqliteBackend):
     name = "postgresql"
     partitioned = True
+    imports = PostgresImports()
 
     def load_run_messages(self, run_id: int, *, table: str, columns: str, select: str, params):
         if partitions.partition_exists(run_id):  # tests create some by hand

@@ -9,6 +9,8 @@ from django.db import connection
 
 from api.message_ids import run_message_ids
 
+from .imports import SqliteImports
+
 
 def quote(name: str) -> str:
     return connection.ops.quote_name(name)
@@ -18,6 +20,7 @@ class SqliteBackend:
     name = "sqlite"
     # Messages live in one partition per run (Postgres); compaction has nothing to merge here.
     partitioned = False
+    imports = SqliteImports()  # the bulk client import's differences
 
     # --- planning ---------------------------------------------------------------------------
     def load_run_messages(

@@ -12,7 +12,6 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection
-from django.db.models import Sum
 from django.utils import timezone
 
 from .message_ids import of_runs, runs_message_ids
@@ -24,9 +23,8 @@ from .models import (
     Message,
     MessageStatus,
     RunStatus,
-    RunStatusCount,
 )
-from .services.counters import empty_counts, run_counts
+from .services.counters import campaign_counts, empty_counts, run_counts
 from .services.sent_minutes import sent_by_minute
 
 FAILURE_SAMPLE = 5000
@@ -49,15 +47,7 @@ def progress(counts: dict[str, int]) -> dict[str, int]:
 
 def campaigns_progress(campaign_ids) -> dict[int, dict[str, int]]:
     """progress() of each campaign over all its runs: one grouped query over the counters."""
-    counts: dict[int, dict[str, int]] = defaultdict(empty_counts)
-    rows = (
-        RunStatusCount.objects.filter(run__campaign_id__in=list(campaign_ids))
-        .values_list("run__campaign_id", "status")
-        .annotate(total=Sum("count"))
-        .order_by()
-    )
-    for campaign_id, status, total in rows:
-        counts[campaign_id][status] = int(total)
+    counts = campaign_counts(campaign_ids)
     return {campaign_id: progress(counts[campaign_id]) for campaign_id in campaign_ids}
 
 

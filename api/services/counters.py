@@ -45,15 +45,25 @@ def add_counts(run_id: int, counts: dict[str, int]) -> None:
 
 def run_counts(run_ids) -> dict[int, dict[str, int]]:
     """{run id: {status: count}} from the counters, every status present."""
+    return summed_counts(run_id__in=list(run_ids), key="run_id")
+
+
+def campaign_counts(campaign_ids) -> dict[int, dict[str, int]]:
+    """{campaign id: {status: count}} over all of each campaign's runs, every status present."""
+    return summed_counts(run__campaign_id__in=list(campaign_ids), key="run__campaign_id")
+
+
+def summed_counts(*, key: str, **where) -> dict[int, dict[str, int]]:
+    """The counters matching `where`, summed per `key` and status: one grouped query."""
     result: dict[int, dict[str, int]] = defaultdict(empty_counts)
     rows = (
-        RunStatusCount.objects.filter(run_id__in=list(run_ids))
-        .values_list("run_id", "status")
+        RunStatusCount.objects.filter(**where)
+        .values_list(key, "status")
         .annotate(total=Sum("count"))
         .order_by()
     )
-    for run_id, status, total in rows:
-        result[run_id][status] = int(total)
+    for owner, status, total in rows:
+        result[owner][status] = int(total)
     return result
 
 
@@ -131,4 +141,4 @@ def recount_runs(run_ids=None, *, repair: bool = False) -> dict[int, dict[str, t
 def fold_shards() -> int:
     """Sum the shards of backends that have ended into shard 0 (keeps reads to a few rows
     per run); returns the rows folded. Counts do not change; safe to run any time, and twice."""
-    return backend().fold_counter_shards(RunStatusCount._meta.db_table)
+    return backend().fold_shards(RunStatusCount._meta.db_table, key="status", value="count")

@@ -101,4 +101,4 @@ def recount_sent_minutes(
 
 def fold_shards() -> int:
     """Sum ended Postgres backends' shards into shard 0; counts do not change. Safe any time."""
-    return backend().fold_sent_minute_shards(RunSentMinute._meta.db_table)
+    return backend().fold_shards(RunSentMinute._meta.db_table, key="minute", value="sent")

@@ -71,45 +71,28 @@ class PostgresBackend(SqliteBackend):
         with connection.cursor() as cursor:
             cursor.execute(f"LOCK TABLE {quote(table)} IN SHARE MODE")
 
-    def fold_counter_shards(self, table: str) -> int:
-        """Sum ended backends' shards into shard 0; a live backend's shard is left alone (it
-        may be adding to it, and folding it could deadlock with its transaction)."""
+    def fold_shards(self, table: str, *, key: str, value: str) -> int:
+        """Sum ended backends' shards into shard 0 (rows keyed by (run_id, `key`, shard),
+        summing `value`); a live backend's shard is left alone (it may be adding to it, and
+        folding it could deadlock with its transaction)."""
         quoted = quote(table)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
                 f"WITH moved AS (DELETE FROM {quoted} WHERE shard <> 0"
                 " AND shard NOT IN (SELECT pid FROM pg_stat_activity)"
-                " RETURNING run_id, status, count)"
-                f" INSERT INTO {quoted} (run_id, status, shard, count)"
-                " SELECT run_id, status, 0, sum(count) FROM moved GROUP BY run_id, status"
-                " ORDER BY run_id, status"
-                " ON CONFLICT (run_id, status, shard)"
-                f" DO UPDATE SET count = {quoted}.count + EXCLUDED.count"
+                f" RETURNING run_id, {key}, {value})"
+                f" INSERT INTO {quoted} (run_id, {key}, shard, {value})"
+                f" SELECT run_id, {key}, 0, sum({value}) FROM moved GROUP BY run_id, {key}"
+                f" ORDER BY run_id, {key}"
+                f" ON CONFLICT (run_id, {key}, shard)"
+                f" DO UPDATE SET {value} = {quoted}.{value} + EXCLUDED.{value}"
             )
             folded = max(cursor.rowcount, 0)
-            cursor.execute(f"DELETE FROM {quoted} WHERE shard = 0 AND count = 0")
+            cursor.execute(f"DELETE FROM {quoted} WHERE shard = 0 AND {value} = 0")
         return folded
 
     def minute_sql(self, column: str) -> str:
         return f"date_trunc('minute', {column})"
-
-    def fold_sent_minute_shards(self, table: str) -> int:
-        """fold_counter_shards for the sent-per-minute rows (api/services/sent_minutes.py)."""
-        quoted = quote(table)
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH moved AS (DELETE FROM {quoted} WHERE shard <> 0"
-                " AND shard NOT IN (SELECT pid FROM pg_stat_activity)"
-                " RETURNING run_id, minute, sent)"
-                f" INSERT INTO {quoted} (run_id, minute, shard, sent)"
-                " SELECT run_id, minute, 0, sum(sent) FROM moved GROUP BY run_id, minute"
-                " ORDER BY run_id, minute"
-                " ON CONFLICT (run_id, minute, shard)"
-                f" DO UPDATE SET sent = {quoted}.sent + EXCLUDED.sent"
-            )
-            folded = max(cursor.rowcount, 0)
-            cursor.execute(f"DELETE FROM {quoted} WHERE shard = 0 AND sent = 0")
-        return folded
 
     def partitions(self) -> list[partitions.Partition]:
         return partitions.partitions()

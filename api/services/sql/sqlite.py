@@ -76,17 +76,13 @@ class SqliteBackend:
         """Writers of messages wait until the transaction ends (a recount's repair). SQLite
         has one writer: the transaction's own write lock already does it."""
 
-    def fold_counter_shards(self, table: str) -> int:
+    def fold_shards(self, table: str, *, key: str, value: str) -> int:
         """Shards exist per Postgres backend only; SQLite writes shard 0."""
         return 0
 
     def minute_sql(self, column: str) -> str:
         """A datetime column cut to its minute (SQLite keeps naive UTC text)."""
         return f"substr({column}, 1, 16) || ':00'"
-
-    def fold_sent_minute_shards(self, table: str) -> int:
-        """Shards exist per Postgres backend only; SQLite writes shard 0."""
-        return 0
 
     # --- compaction ---------------------------------------------------------------------------
     def partitions(self) -> list:

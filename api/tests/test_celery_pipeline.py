@@ -2,6 +2,7 @@
 
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -27,26 +28,39 @@ def reset_broker_connections():
     kombu_pools.reset()
 
 
-@pytest.fixture
-def celery_worker(settings):
-    """A real Celery worker (threads) consuming from Redis, in this process."""
+@contextmanager
+def redis_broker_conf(settings):
+    """The Celery app on the test Redis, not eager; afterwards its settings follow Django's
+    again. (Writing the old values back would pin them: `task_always_eager=False` written into
+    the app's own changes outlived the test, and a later eager test's tasks went to a broker.)"""
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    saved = {
-        key: celery_app.conf[key]
-        for key in ("broker_url", "task_always_eager", "broker_transport_options")
-    }
+    keys = ("broker_url", "task_always_eager", "broker_transport_options")
+    before = {key: celery_app.conf.changes[key] for key in keys if key in celery_app.conf.changes}
     celery_app.conf.update(
         broker_url=TEST_REDIS_URL, task_always_eager=False, broker_transport_options={}
     )
     reset_broker_connections()
     with celery_app.connection_for_write() as conn:
         conn.default_channel.client.flushdb()
-    with start_worker(
-        celery_app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"
-    ) as worker:
+    try:
+        yield celery_app
+    finally:
+        for key in keys:
+            celery_app.conf.changes.pop(key, None)
+        celery_app.conf.update(before)
+        reset_broker_connections()
+
+
+@pytest.fixture
+def celery_worker(settings):
+    """A real Celery worker (threads) consuming from Redis, in this process."""
+    with (
+        redis_broker_conf(settings),
+        start_worker(
+            celery_app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"
+        ) as worker,
+    ):
         yield worker
-    celery_app.conf.update(saved)
-    reset_broker_connections()
 
 
 def wait_for(predicate, seconds=30.0):

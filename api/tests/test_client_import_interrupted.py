@@ -112,9 +112,10 @@ def kill_worker_mid_import(import_id: int) -> None:
     queue = f"import-test-{uuid.uuid4().hex[:8]}"
     worker = start_worker(queue)
     try:
-        Celery(broker=TEST_REDIS_URL).send_task(
-            "api.tasks.import_clients", args=[import_id], queue=queue
-        )
+        # set_as_current=False: a new app made current would take over every later
+        # `shared_task.delay()` in this process (not eager, a default broker).
+        with Celery(broker=TEST_REDIS_URL, set_as_current=False) as sender:
+            sender.send_task("api.tasks.import_clients", args=[import_id], queue=queue)
         wait_for(
             lambda: ClientImport.objects.get(pk=import_id).committed_line >= 10 * CHUNK,
             120,

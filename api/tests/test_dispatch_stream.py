@@ -199,23 +199,12 @@ def test_a_database_outage_mid_dispatch_resends_nothing(gateway, http_provider, 
 # --- a real Celery worker: the pool process running the dispatch is killed ---------------------
 @pytest.fixture
 def redis_broker(settings):
-    from api.tests.test_celery_pipeline import reset_broker_connections
-    from Work.celery import app as celery_app
+    from api.tests.test_celery_pipeline import redis_broker_conf
 
     if not redis_url_if_reachable():
         pytest.skip(f"needs Redis at {TEST_REDIS_URL}")
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    saved = {k: celery_app.conf[k] for k in ("broker_url", "task_always_eager")}
-    saved["broker_transport_options"] = celery_app.conf["broker_transport_options"]
-    celery_app.conf.update(
-        broker_url=TEST_REDIS_URL, task_always_eager=False, broker_transport_options={}
-    )
-    reset_broker_connections()
-    with celery_app.connection_for_write() as conn:
-        conn.default_channel.client.flushdb()
-    yield celery_app
-    celery_app.conf.update(saved)
-    reset_broker_connections()
+    with redis_broker_conf(settings) as celery_app:
+        yield celery_app
 
 
 def pool_children(pid: int) -> list[int]:

@@ -132,7 +132,7 @@ def test_a_valid_token_passes_the_same_matrix_reads(user, ids):
     # The control: the matrix's requests are refused for the credential, not for the path.
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
-    for method, schema_path in operations(public=False, methods=("get",)):
+    for _method, schema_path in operations(public=False, methods=("get",)):
         path = concrete_path(schema_path, ids)
         assert client.get(path).status_code == 200, path
 
@@ -182,4 +182,3 @@ def test_every_api_view_in_the_url_conf_needs_a_token_or_is_listed_public():
         "Add each to PUBLIC_API_VIEWS in api/tests/test_security_proofs.py with the reason it"
         " may be public, or give it IsAuthenticated."
     )
-

@@ -1,0 +1,228 @@
+"""Mixed API traffic at a bounded rate while a large campaign dispatches (issue #14, Load).
+
+Targets (this 2-core box): 0 errors and p99 < 100 ms per endpoint at 300 requests/s, and the
+dispatch slowed by < 30 % (its rate alone vs under the load, in the same round).
+
+    .venv/bin/python bench/bench_load.py --messages 100000 --seconds 60 --rounds 3
+    .venv/bin/python bench/bench_load.py --messages 5000 --seconds 10 --rounds 1   # a quick look
+
+gunicorn serves the API as the Procfile starts it (4 workers x 2 threads, gunicorn.conf.py);
+`--workers` processes run dispatch_due_messages() (the stream a Celery worker runs) against
+bench/sink.py, which answers each send `--latency-ms` later (a real gateway's latency; at 100
+ms two processes send ~1,700 msg/s, so 100,000 messages take about the load's 60 s). Each
+round dispatches the campaign once alone, then again (re-planned) under the load. The traffic
+is one wrk per kind of request (bench/wrk_load.lua, paced callers), so each endpoint has its
+own latency histogram; wrk times from send to reply, on loopback. All of it comes from one
+address, so the token throttle (20/min per address) is raised for the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common, processes  # noqa: E402
+from bench.fixtures import api_user, prepare_messages  # noqa: E402
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/load"
+SCRIPT = Path(__file__).resolve().parent / "wrk_load.lua"
+# Requests/s of each kind in a 300/s mix (scaled to --rate): mostly reads, as integrators poll.
+MIX = {
+    "client_list": 75,
+    "message_list": 45,
+    "campaign_list": 30,
+    "campaign_stats": 60,
+    "client_create": 30,
+    "client_update": 45,
+    "token_refresh": 15,
+}
+
+
+def worker_process(queue) -> None:
+    import django
+
+    django.setup()
+    from api.services.dispatch import dispatch_due_messages
+
+    started = time.perf_counter()
+    report = dispatch_due_messages(time_budget=3600)
+    queue.put((report.outcomes.get("sent", 0), time.perf_counter() - started))
+
+
+def dispatch_async(workers: int):
+    """Start the dispatch in the background; returns a function that waits for (sent, s)."""
+    import threading
+
+    from django.db import connections
+
+    connections.close_all()  # the forked processes must not share the parent's connection
+    result = {}
+
+    def run():
+        result["seconds"], outcomes = processes.fork_and_collect(worker_process, [()] * workers)
+        result["sent"] = sum(sent for sent, _ in outcomes)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return lambda: (thread.join(), (result["sent"], result["seconds"]))[1]
+
+
+def start_wrk(kind: str, rate: float, args, env: dict) -> subprocess.Popen:
+    """One paced wrk for `kind`: enough connections that each, waiting pace + latency between
+    requests, offers `rate` requests/s between them."""
+    connections = max(1, round(rate * (args.pace_ms + args.expected_ms) / 1000))
+    command = [shutil.which("wrk"), "-t1", f"-c{connections}", f"-d{args.seconds}s"]
+    command += ["--timeout", "5s", "-s", str(SCRIPT), "-H", f"Authorization: Bearer {env['token']}"]
+    wrk_env = {**os.environ, "WRK_KIND": kind, "WRK_PACE_MS": str(args.pace_ms), **env["wrk"]}
+    if kind == "token_refresh":
+        # Spare tokens: wrk may build a request it never sends (a connection's first).
+        wrk_env["WRK_TOKENS"] = ",".join(env["refresh"](2 * connections + 4))
+    command.append(env["url"])
+    return subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=wrk_env)  # noqa: S603
+
+
+def collect(process: subprocess.Popen) -> dict:
+    out, _ = process.communicate(timeout=600)
+    line = next((x for x in out.splitlines() if x.startswith("LOAD ")), None)
+    if line is None:
+        raise SystemExit(f"wrk printed no summary:\n{out}")
+    result = json.loads(line[5:])
+    result["errors"] = sum(n for code, n in result["statuses"].items() if not code.startswith("2"))
+    result["errors"] += sum(result[key] for key in ("connect", "read", "write", "timeout"))
+    return result
+
+
+def refresh_tokens(user):
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    return lambda count: [str(RefreshToken.for_user(user)) for _ in range(count)]
+
+
+def one_round(args, env: dict) -> dict:
+    from api.models import Campaign
+
+    prepare_messages(args.messages)
+    alone_sent, alone_s = dispatch_async(args.workers)()
+    assert alone_sent == args.messages, f"{alone_sent} of {args.messages} sent alone"
+    prepare_messages(args.messages)  # the same campaign again, re-planned
+    campaign = Campaign.objects.get()
+    env["wrk"].update({"WRK_CAMPAIGN": str(campaign.pk), "WRK_CLIENTS": str(args.messages)})
+    scale = args.rate / sum(MIX.values())
+    started = time.perf_counter()
+    wrks = {kind: start_wrk(kind, share * scale, args, env) for kind, share in MIX.items()}
+    wait = dispatch_async(args.workers)
+    results = {kind: collect(process) for kind, process in wrks.items()}
+    loaded_sent, loaded_s = wait()
+    load_s = time.perf_counter() - started
+    assert loaded_sent == args.messages, f"{loaded_sent} of {args.messages} sent under load"
+    return {
+        "endpoints": results,
+        "alone_rate": alone_sent / alone_s,
+        "loaded_rate": loaded_sent / loaded_s,
+        "loaded_seconds": loaded_s,
+        "load_seconds": load_s,
+        "loadavg": os.getloadavg(),
+    }
+
+
+def report(rounds: list[dict]) -> list[list]:
+    """Per endpoint, the median over rounds of each percentile; errors summed."""
+    rows = []
+    for kind in MIX:
+        runs = [r["endpoints"][kind] for r in rounds]
+        rate = common.median(x["requests"] / x["seconds"] for x in runs)
+        p50, p95, p99 = (common.median(x[f"p{p}_us"] for x in runs) / 1000 for p in (50, 95, 99))
+        errors = sum(x["errors"] for x in runs)
+        codes = sorted({code for x in runs for code in x["statuses"]})
+        rows.append([kind, f"{rate:.1f}", f"{p50:.1f}", f"{p95:.1f}", f"{p99:.1f}", errors, codes])
+    common.print_table(
+        ["endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "statuses"], rows
+    )
+    total = sum(float(row[1]) for row in rows)
+    worst = max(float(row[4]) for row in rows)
+    errors = sum(row[5] for row in rows)
+    slowdowns = [1 - r["loaded_rate"] / r["alone_rate"] for r in rounds]
+    for number, r in enumerate(rounds, 1):
+        print(
+            f"round {number}: dispatch alone {r['alone_rate']:.0f} msg/s, under load"
+            f" {r['loaded_rate']:.0f} msg/s ({r['loaded_seconds']:.1f} s of the load's"
+            f" {r['load_seconds']:.1f} s), load average {r['loadavg'][0]:.2f}"
+        )
+    slowdown = common.median(slowdowns)
+    return [
+        ["offered rate (sum of medians)", f"{total:.0f} req/s", "-"],
+        ["0 errors", str(errors), common.verdict(errors == 0)],
+        ["p99 < 100 ms, every endpoint", f"worst {worst:.1f} ms", common.verdict(worst < 100)],
+        ["dispatch slowed < 30 %", f"{slowdown:.0%} (median)", common.verdict(slowdown < 0.3)],
+    ]
+
+
+def main() -> int:
+    parser = common.arguments(__doc__)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--rate", type=float, default=300, help="requests/s offered in all")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="dispatching processes")
+    parser.add_argument("--latency-ms", type=float, default=100, help="the sink's reply delay")
+    parser.add_argument("--pace-ms", type=int, default=100, help="mean wait between requests")
+    parser.add_argument("--expected-ms", type=int, default=10, help="latency assumed for pacing")
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's; the sink takes +1")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", ""))
+    parser.add_argument(
+        "--profile", type=int, default=0, help="then time each kind N times in process, profiled"
+    )
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("needs wrk on the PATH: apt-get install wrk")
+
+    port = args.port or processes.free_port()
+    sink_port = port + 1 if args.port else processes.free_port()
+    settings_env = {
+        "SMS_GATEWAY_URL": f"http://127.0.0.1:{sink_port}",
+        "SMS_GATEWAY_TOKEN": "bench-token",
+        "TOKEN_RATE_PER_IP": "1000000/min",  # one address sends everything
+    }
+    if args.redis_url:  # the throttle counters' cache and the broker, as in production
+        settings_env.update({"CACHE_URL": args.redis_url, "CELERY_BROKER_URL": args.redis_url})
+    url, machine = common.begin(
+        "Load: mixed API traffic while a campaign dispatches",
+        database_url=os.environ.get("BENCH_LOAD_DATABASE_URL", DEFAULT_URL),
+        extra_env=settings_env,
+    )
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    user = api_user("bench-load", "bench-load-password")
+    env = {
+        "url": f"http://127.0.0.1:{port}",
+        "token": str(AccessToken.for_user(user)),
+        "refresh": refresh_tokens(user),
+        "wrk": {"WRK_PHONES": "77"},
+    }
+    gunicorn = processes.start_gunicorn(port, dict(os.environ))
+    sink = processes.start_sink(sink_port, args.latency_ms)
+    try:
+        rounds = [one_round(args, env) for _ in range(args.rounds)]
+    finally:
+        processes.stop(gunicorn, sink)
+    targets = report(rounds)
+    common.print_targets(targets)
+    if args.profile:
+        from api.models import Campaign
+        from bench.request_profile import profile_requests
+
+        campaign = Campaign.objects.get().pk
+        profile_requests(env["token"], user, campaign, args.messages, MIX, args.profile)
+    common.save_results("load", {"machine": machine, "args": vars(args), "rounds": rounds})
+    return common.exit_code(targets, args.strict)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common, processes  # noqa: E402
 from bench.fixtures import api_user, prepare_messages  # noqa: E402
 
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/load"
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tds_bench_load"
 SCRIPT = Path(__file__).resolve().parent / "wrk_load.lua"
 # Requests/s of each kind in a 300/s mix (scaled to --rate): mostly reads, as integrators poll.
 MIX = {
@@ -176,7 +176,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="dispatching processes")
     parser.add_argument("--latency-ms", type=float, default=100, help="the sink's reply delay")
-    parser.add_argument("--pace-ms", type=int, default=100, help="mean wait between requests")
+    parser.add_argument("--pace-ms", type=int, default=1000, help="mean wait between requests")
     parser.add_argument("--expected-ms", type=int, default=10, help="latency assumed for pacing")
     parser.add_argument("--port", type=int, default=0, help="gunicorn's; the sink takes +1")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", ""))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import time
 
 from bench import common
 
@@ -56,14 +57,28 @@ def profile_requests(token: str, user, campaign_id: int, clients: int, mix: dict
     for kind, call in kinds.items():
         for _ in range(5):
             call(client)
-        samples = []
+        samples, cpu = [], []
         for _ in range(repeat):
+            cpu_before = time.process_time()
             samples.append(common.time_calls(lambda call=call: check(call(client)), repeat=1)[0])
-        medians[kind] = common.median(samples)
-        rows.append([kind, common.ms(medians[kind]), common.ms(common.percentile(samples, 99))])
-    common.print_table(["in process", "median", "p99"], rows, title="One request, no load")
+            cpu.append(time.process_time() - cpu_before)
+        medians[kind] = common.median(cpu)
+        rows.append(
+            [
+                kind,
+                common.ms(common.median(samples)),
+                common.ms(common.percentile(samples, 99)),
+                common.ms(medians[kind]),
+            ]
+        )
+    common.print_table(
+        ["in process", "median", "p99", "CPU (this process)"], rows, title="One request, no load"
+    )
     cpu = sum(mix[kind] * medians[kind] for kind in kinds)
-    print(f"the mix at {sum(mix.values())} req/s needs ~{cpu:.2f} s of one core per second")
+    print(
+        f"the mix at {sum(mix.values())} req/s needs ~{cpu:.2f} s of one core per second"
+        " in Django alone (Postgres's own CPU aside)"
+    )
     slowest = max(medians, key=lambda kind: mix[kind] * medians[kind])
     profiler = Profiler(interval=0.0005)
     with profiler:

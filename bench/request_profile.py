@@ -36,7 +36,7 @@ def calls(campaign_id: int, clients: int, user):
         return client.post("/api/token/refresh/", data, content_type="application/json")
 
     return {
-        "client_list": lambda c: c.get("/api/clients/?tag=bench&mobile_operator_code=905"),
+        "client_list": lambda c: c.get("/api/clients/?tag=bench&mobile_operator_code=900"),
         "message_list": lambda c: c.get(f"/api/messages/?campaign={campaign_id}&status=sent"),
         "campaign_list": lambda c: c.get("/api/campaigns/?status=running"),
         "campaign_stats": lambda c: c.get(f"/api/campaigns/{campaign_id}/stats/"),

@@ -15,6 +15,14 @@ local campaign = os.getenv("WRK_CAMPAIGN") or "1"
 local clients = tonumber(os.getenv("WRK_CLIENTS") or "1000")
 local phones = os.getenv("WRK_PHONES") or "77"
 local threads = {}
+-- The fixture's clients (bench/fixtures.py prepare_messages) are tag bench, operator 900, UTC.
+local client_filters = {
+  "tag=bench&mobile_operator_code=900",
+  "tag=bench",
+  "timezone=UTC&tag=bench",
+  "tag=load",
+  "mobile_operator_code=977",
+}
 
 function setup(thread)
   thread:set("seed", math.random(1, 2 ^ 30))
@@ -54,8 +62,7 @@ end
 
 function request()
   if kind == "client_list" then
-    local code = string.format("9%02d", math.random(0, 99))
-    return wrk.format("GET", "/api/clients/?tag=bench&mobile_operator_code=" .. code)
+    return wrk.format("GET", "/api/clients/?" .. client_filters[math.random(1, #client_filters)])
   elseif kind == "campaign_list" then
     return wrk.format("GET", "/api/campaigns/?status=running")
   elseif kind == "message_list" then

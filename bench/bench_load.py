@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench import common, processes  # noqa: E402
+from bench import common, cpu_share, processes  # noqa: E402
 from bench.fixtures import api_user, prepare_messages  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/tds_bench_load"
@@ -137,6 +137,7 @@ def one_round(args, env: dict) -> dict:
     scale = args.rate / sum(MIX.values())
     wrks = {kind: start_wrk(kind, share * scale, args, env) for kind, share in MIX.items()}
     loaded = Dispatch(args.workers, env["sink_port"])
+    cores = cpu_during(args.seconds, env, {p.pid: "wrk" for p in wrks.values()})
     results = {kind: collect(process) for kind, process in wrks.items()}
     loaded_rate = loaded.rate_so_far()
     loaded_sent, loaded_s = loaded.wait()
@@ -148,7 +149,29 @@ def one_round(args, env: dict) -> dict:
         "alone_seconds": alone_s,
         "loaded_seconds": loaded_s,
         "loadavg": os.getloadavg(),
+        "cores": cores,
     }
+
+
+def cpu_during(seconds: int, env: dict, roles: dict[int, str]) -> dict[str, float]:
+    """Cores used by each part over the load's window (its first and last seconds aside, so
+    every process is alive at both snapshots)."""
+    from django.db import connection
+
+    def database_pids() -> set[int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            return {pid for (pid,) in cursor.fetchall()}
+
+    roles = {**roles, **env["roles"]}
+    time.sleep(1)
+    started, pids = time.perf_counter(), database_pids()
+    before = cpu_share.snapshot(roles, pids)
+    time.sleep(max(1, seconds - 3))
+    pids |= database_pids()
+    after = cpu_share.snapshot(roles, pids)
+    connection.close()  # not held across the fork of the next round's dispatch
+    return cpu_share.shares(before, after, time.perf_counter() - started)
 
 
 def report(rounds: list[dict], target_rate: float) -> list[list]:
@@ -179,6 +202,8 @@ def report(rounds: list[dict], target_rate: float) -> list[list]:
             f" {r['alone_seconds']:.0f} s alone, {r['loaded_seconds']:.0f} s under load),"
             f" load average {r['loadavg'][0]:.2f}"
         )
+        cores = ", ".join(f"{role} {value:.2f}" for role, value in r["cores"].items())
+        print(f"  cores used during the load: {cores}")
     slowdown = common.median(slowdowns)
     return [
         # wrk's callers wait for each reply: a slow server lowers the rate it is offered.
@@ -239,6 +264,7 @@ def main() -> int:
     }
     gunicorn = processes.start_gunicorn(port, dict(os.environ))
     sink = processes.start_sink(sink_port, args.latency_ms)
+    env["roles"] = {gunicorn.pid: "api (gunicorn)", sink.pid: "sink"}
     try:
         rounds = [one_round(args, env) for _ in range(args.rounds)]
     finally:

@@ -4,17 +4,19 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from rest_framework import status
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.exceptions import ValidationError as DrfValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from api.domain.errors import CampaignStateConflict, DomainError
+from api.domain.errors import NotFound as DomainNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +52,16 @@ def json_exception_handler(exc, context):
     if response is not None and isinstance(exc, ParseError):
         response.data = {"detail": "Malformed JSON body.", "error": str(exc.detail)}
     return response
+
+
+@contextmanager
+def url_object_gone_as_404(field: str):
+    """A service that finds the URL's object gone (`field`: "client", "campaign") answers 404,
+    as the view's own lookup would have: it was deleted by a concurrent request between that
+    lookup and the service's locked read. A gone object named in a body stays a 400."""
+    try:
+        yield
+    except DomainNotFound as exc:
+        if exc.field != field:
+            raise
+        raise NotFound(exc.message) from None

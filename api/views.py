@@ -19,6 +19,7 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from . import selectors
+from .exceptions import url_object_gone_as_404
 from .filters import MAX_BIGINT, ClientFilter, MessageFilter
 from .models import Campaign, Client, Message
 from .serializers import (
@@ -112,12 +113,14 @@ class ClientViewSet(ClientActions, SingleValuedQuery, viewsets.ModelViewSet):
         serializer.instance = client_services.create_client(**serializer.validated_data)
 
     def perform_update(self, serializer):
-        serializer.instance = client_services.update_client(
-            client_id=serializer.instance.pk, **serializer.validated_data
-        )
+        with url_object_gone_as_404("client"):
+            serializer.instance = client_services.update_client(
+                client_id=serializer.instance.pk, **serializer.validated_data
+            )
 
     def perform_destroy(self, instance):
-        client_services.delete_client(client_id=instance.pk)
+        with url_object_gone_as_404("client"):
+            client_services.delete_client(client_id=instance.pk)
 
 
 _SPELLED = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -165,12 +168,14 @@ class CampaignViewSet(CampaignActions, SingleValuedQuery, viewsets.ModelViewSet)
     def perform_update(self, serializer):
         changes = dict(serializer.validated_data)
         changes.pop("auto_start", None)  # a create-only switch
-        serializer.instance = campaign_services.update_campaign(
-            campaign_id=serializer.instance.pk, **changes
-        )
+        with url_object_gone_as_404("campaign"):
+            serializer.instance = campaign_services.update_campaign(
+                campaign_id=serializer.instance.pk, **changes
+            )
 
     def perform_destroy(self, instance):
-        campaign_services.delete_campaign(campaign_id=instance.pk)
+        with url_object_gone_as_404("campaign"):
+            campaign_services.delete_campaign(campaign_id=instance.pk)
 
     @extend_schema(
         request=StartSerializer,
@@ -204,7 +209,8 @@ class CampaignViewSet(CampaignActions, SingleValuedQuery, viewsets.ModelViewSet)
         return Response(StartedSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
     def _transition(self, service):
-        campaign = service(campaign_id=self.get_object().pk)
+        with url_object_gone_as_404("campaign"):
+            campaign = service(campaign_id=self.get_object().pk)
         return Response(CampaignSerializer(campaign).data)
 
     @extend_schema(request=None, responses={200: CampaignSerializer, 409: CONFLICT})

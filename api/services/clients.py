@@ -57,7 +57,12 @@ def update_client(
     check_client(**changes)
     try:
         with transaction.atomic():
-            client = Client.objects.select_for_update().get(pk=client_id)
+            # A DELETE that committed after the caller looked the client up makes the locked
+            # read find nothing (Postgres re-checks `deleted_at IS NULL` once the lock is
+            # free): the client is gone, not a server error.
+            client = Client.objects.select_for_update().filter(pk=client_id).first()
+            if client is None:
+                raise NotFound("Client not found.", field="client")
             for name, value in changes.items():
                 setattr(client, name, value)
             client.save()

@@ -22,17 +22,18 @@ import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.utils import timezone
 
 from api import metrics
-from api.models import Campaign, Message, MessageStatus
+from api.models import Campaign, MessageStatus
 from api.providers.base import BaseProvider, OutgoingSms, SendResult
 
 from .batch import prepare_batch
 from .claims import ClaimedMessage, claim_due_messages
+from .leases import Leases, request_seconds
 from .outage import DatabaseGuard
 from .outcome_buffer import OutcomeBuffer
 from .outcomes import Transition, after_send
@@ -76,6 +77,7 @@ class DispatchStream:
         self.exhausted = False  # a claim found nothing due
         self.next_heartbeat = time.monotonic() + self.heartbeat_every
         self.db = DatabaseGuard()
+        self.leases = Leases(self.lease, request_seconds())
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> DispatchReport:
@@ -92,7 +94,7 @@ class DispatchStream:
             self._submit()
             if not self.in_flight and not self.queue and (stopping or self.exhausted):
                 break
-            if not self.in_flight and not self.queue and self.db.down:
+            if not self.in_flight and self.db.down:  # nothing to collect; nothing sendable
                 self.db.sleep_until_retry()
             self._collect(timeout=self._wait_seconds())
             self._flush_if_due()
@@ -111,7 +113,9 @@ class DispatchStream:
 
     # -- claiming and sending -------------------------------------------------------------
     def _claim(self) -> None:
+        claimed_at = time.time()
         token, batch = claim_due_messages(limit=self.batch_size)
+        self.leases.claimed(token, claimed_at)
         if not batch:
             self.exhausted = True
             return
@@ -134,10 +138,17 @@ class DispatchStream:
         room = self.max_submitted - len(self.in_flight)
         if room <= 0 or not self.queue:
             return
+        if not self.leases.spare(self.queue[0]):
+            self._database(self._heartbeat)  # renew first: a request must end within its lease
         now = timezone.now()
-        outgoing = []
+        outgoing, waiting = [], []
         while self.queue and len(outgoing) < room:
             message = self.queue.popleft()
+            if not self.leases.spare(message):
+                waiting.append(message)  # the database did not answer the renewal: hold it
+                if len(waiting) >= room:
+                    break
+                continue
             campaign = self.campaigns[message.run_id]
             if now >= campaign.end_datetime:  # it waited in the queue past the end
                 self.outcomes.add(
@@ -149,7 +160,11 @@ class DispatchStream:
                 )
                 continue
             self.in_flight[message.id] = message
-            outgoing.append(OutgoingSms(message.id, message.phone, campaign.text_message))
+            not_after = min(campaign.end_datetime.timestamp(), self.leases.send_by(message))
+            outgoing.append(
+                OutgoingSms(message.id, message.phone, campaign.text_message, not_after)
+            )
+        self.queue.extendleft(reversed(waiting))
         if outgoing:
             self.provider.submit(outgoing, self._on_result)
 
@@ -216,13 +231,16 @@ class DispatchStream:
     def _heartbeat(self) -> None:
         """Renew the leases of everything held; re-check queued messages (a pause, a cancel)."""
         self.next_heartbeat = time.monotonic() + self.heartbeat_every
-        if self.held:
-            until = timezone.now() + timedelta(seconds=self.lease)
-            Message.objects.filter(
-                pk__any_of=list(self.held),
-                status=MessageStatus.SENDING,
-                claim_token__any_of={message.token for message in self.held.values()},
-            ).update(lease_expires_at=until)
+        lost = self.leases.renew(self.held)
+        if lost:
+            # Taken over while this worker could not renew (cut off, stalled): not ours to send
+            # or to record any more.
+            logger.warning("lease lost on %s messages; left to their new owner", len(lost))
+            self.queue = deque(message for message in self.queue if message.id not in lost)
+            for message_id in lost:
+                if message_id not in self.in_flight:
+                    self.held.pop(message_id, None)
+                    self.outcomes.decided.pop(message_id, None)
         if self.queue:
             self._recheck_queue()
         self._reap()

@@ -34,8 +34,10 @@ CANCELLED_RUN_REAP_WINDOW = timedelta(days=7)
 
 
 def reap_expired_leases(*, now: datetime | None = None) -> int:
-    """Messages whose worker died mid-send go back to pending, due at once (in a cancelled
-    run: cancelled, as the send-time check would have made them)."""
+    """Messages whose worker died mid-send go back to pending, keeping their due time (they
+    were due when claimed, so they are due now, and ahead of messages that fell due since: a
+    dead worker's batch goes out first, not after the rest of a large run); in a cancelled
+    run: cancelled, as the send-time check would have made them."""
     now = now or timezone.now()
     live = list(
         CampaignRun.objects.filter(status__in=LIVE_RUN_STATUSES).values_list("id", flat=True)
@@ -48,7 +50,6 @@ def reap_expired_leases(*, now: datetime | None = None) -> int:
     expired = Q(status=MessageStatus.SENDING, lease_expires_at__lt=now)
     count = Message.objects.filter(of_runs(live), expired).update(
         status=MessageStatus.PENDING,
-        next_attempt_at=now,
         lease_expires_at=None,
         claim_token=None,
         last_error="lease expired (worker lost); sending again",

@@ -164,9 +164,9 @@ class FakeGateway:
             return self._reply(message_id, 400, None)
         repeat = self._deliver(message_id, phone, text)
         if random.random() < config.accept_then_hang_rate:
-            self._receipt(message_id, "hang", accepted=True, repeat=repeat)
+            self._receipt(message_id, "hang", accepted=True, repeat=repeat, peer=request.remote)
             await asyncio.sleep(3600)
-        return self._reply(message_id, 200, None, repeat=repeat)
+        return self._reply(message_id, 200, None, repeat=repeat, peer=request.remote)
 
     def _deliver(self, message_id: int, phone: int, text: str) -> bool:
         """Accept the message; True if this id was accepted before (not delivered again)."""
@@ -181,10 +181,16 @@ class FakeGateway:
         return False
 
     def _reply(
-        self, message_id: int, status: int, retry_after: float | None, *, repeat: bool = False
+        self,
+        message_id: int,
+        status: int,
+        retry_after: float | None,
+        *,
+        repeat: bool = False,
+        peer: str | None = None,
     ) -> web.Response:
         if status == 200:
-            self._receipt(message_id, 200, accepted=True, repeat=repeat)
+            self._receipt(message_id, 200, accepted=True, repeat=repeat, peer=peer)
         else:
             self._receipt(message_id, status, retry_after=retry_after)
         if self.state.config.record:

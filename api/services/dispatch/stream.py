@@ -28,7 +28,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from api import metrics
-from api.models import Campaign, MessageStatus
+from api.models import Campaign, CampaignRun, MessageStatus, RunStatus
 from api.providers.base import BaseProvider, OutgoingSms, SendResult
 
 from .batch import prepare_batch
@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 # gives up on them (they are then sent again after their lease): far beyond any restart.
 OUTCOME_HOLD_SECONDS = 900.0
 POLL_SECONDS = 0.005
+# How often queued messages' runs are checked for a pause or cancel (one small query): what a
+# dispatcher still sends after a pause is what it had handed to the provider plus this long.
+RUN_CHECK_SECONDS = 0.5
 
 
 @dataclass
@@ -76,6 +79,7 @@ class DispatchStream:
         self.report = DispatchReport()
         self.exhausted = False  # a claim found nothing due
         self.next_heartbeat = time.monotonic() + self.heartbeat_every
+        self.next_run_check = time.monotonic() + RUN_CHECK_SECONDS
         self.db = DatabaseGuard()
         self.leases = Leases(self.lease, request_seconds())
 
@@ -100,6 +104,8 @@ class DispatchStream:
             self._flush_if_due()
             if time.monotonic() >= self.next_heartbeat:
                 self._database(self._heartbeat)
+            elif self.queue and time.monotonic() >= self.next_run_check:
+                self._database(self._check_runs)
         self._drain_outcomes()
         self.outcomes.log_retries()
         return self.report
@@ -245,6 +251,12 @@ class DispatchStream:
             self._recheck_queue()
         self._reap()
         self.outcomes.log_retries()
+
+    def _check_runs(self) -> None:
+        self.next_run_check = time.monotonic() + RUN_CHECK_SECONDS
+        queued = {message.run_id for message in self.queue}
+        if CampaignRun.objects.filter(pk__in=queued).exclude(status=RunStatus.RUNNING).exists():
+            self._recheck_queue()  # paused or cancelled since it was claimed
 
     def _recheck_queue(self) -> None:
         by_token: dict[int, list[ClaimedMessage]] = {}

@@ -19,6 +19,7 @@ from .processes import Proc, run, wait_for
 
 PG_PORT = int(os.environ.get("CHAOS_PG_PORT", "18401"))
 REDIS_PORT = int(os.environ.get("CHAOS_REDIS_PORT", "18402"))
+GATEWAY_HOST_ANY = "0.0.0.0"  # noqa: S104 - the gateway seen from the namespaced workers
 
 
 def postgres_bin() -> Path | None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from .processes import BIN, Proc, procfile_command, run, wait_for
@@ -84,6 +86,18 @@ def prepare_template(cluster: PostgresCluster, env: dict) -> None:
     run([sys.executable, "manage.py", "ensure_superuser"], env=env)
 
 
+SWEEP_SENT = re.compile(r"Sending due task dispatch sweep")
+
+
+def sweeps_sent(beat: Proc) -> list[float]:
+    """When this beat sent the sweep (from its JSON log lines)."""
+    times = []
+    for line in beat.log.read_text().splitlines():
+        if line.startswith("{") and SWEEP_SENT.search(line):
+            times.append(datetime.fromisoformat(json.loads(line)["time"]).timestamp())
+    return times
+
+
 class Stack:
     def __init__(self, name: str, folder: Path, cluster: PostgresCluster, env: dict, **settings):
         self.name, self.folder, self.cluster = name, folder, cluster
@@ -127,6 +141,8 @@ class Stack:
         return worker
 
     def start_beat(self, **env) -> Proc:
+        """Beat logs in JSON: then Celery's own lines (each sweep it sends) are logged too."""
+        env.setdefault("LOG_FORMAT", "json")
         beat = self._proc("beat", f"beat{len(self.beats) + 1}", **env)
         self.beats.append(beat)
         return beat

@@ -28,6 +28,7 @@ LARGE = os.environ.get("CHAOS_SIZE", "small").lower() == "large"
 HOSTS = 2  # network namespaces for scenario 9
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
 def pytest_collection_modifyitems(items):
     for item in items:
         if "api/tests/chaos/" in str(item.fspath).replace(os.sep, "/"):

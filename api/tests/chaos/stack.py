@@ -87,15 +87,20 @@ def prepare_template(cluster: PostgresCluster, env: dict) -> None:
 
 
 SWEEP_SENT = re.compile(r"Sending due task dispatch sweep")
+BEAT_STARTED = re.compile(r"beat: Starting")
+
+
+def beat_lines(beat: Proc, pattern: re.Pattern) -> list[float]:
+    """When this beat logged a line matching `pattern` (its JSON log lines, local time)."""
+    times = []
+    for line in beat.log.read_text().splitlines():
+        if line.startswith("{") and pattern.search(line):
+            times.append(datetime.fromisoformat(json.loads(line)["time"]).timestamp())
+    return times
 
 
 def sweeps_sent(beat: Proc) -> list[float]:
-    """When this beat sent the sweep (from its JSON log lines)."""
-    times = []
-    for line in beat.log.read_text().splitlines():
-        if line.startswith("{") and SWEEP_SENT.search(line):
-            times.append(datetime.fromisoformat(json.loads(line)["time"]).timestamp())
-    return times
+    return beat_lines(beat, SWEEP_SENT)
 
 
 class Stack:

@@ -16,6 +16,8 @@ from .reconcile import read_receipts, reconcile, report
 SIZE = 20000 if LARGE else 1500
 LEASE = 30 if LARGE else 6  # the default lease for the large run: the promise is for it
 CONCURRENCY, POOL, FLUSH = 10, 2, 50
+# Requests on the wire at the kill reach the gateway's log a moment later (its 50 ms latency).
+IN_FLIGHT_ARRIVAL = 1.0
 
 
 def kill_pool(worker) -> tuple[float, list[int]]:
@@ -31,16 +33,24 @@ def held_by_the_dead(stack) -> dict[int, int]:
     return dict(sql(stack, "SELECT id, claim_token FROM api_message WHERE status = 'sending'"))
 
 
-def back_in_flight(stack, held: dict[int, int]) -> bool:
-    rows = sql(
-        stack,
-        "SELECT id, status, claim_token FROM api_message WHERE id = ANY(%s)",
-        [list(held)],
-    )
-    return all(
-        status not in ("pending", "sending") or (status == "sending" and token != held[i])
-        for i, status, token in rows
-    )
+class BackInFlight:
+    """Which of the dead processes' messages have been claimed again by a live process (seen
+    `sending` under another token) or settled; a message claimed again and handed back (a
+    stream's time budget ends) still counts from the first time it was seen back."""
+
+    def __init__(self, stack, held: dict[int, int]):
+        self.stack, self.held, self.remaining = stack, held, set(held)
+
+    def __call__(self) -> bool:
+        rows = sql(
+            self.stack,
+            "SELECT id, status, claim_token FROM api_message WHERE id = ANY(%s)",
+            [list(self.remaining)],
+        )
+        for message_id, status, token in rows:
+            if status not in ("pending", "sending") or token not in (None, self.held[message_id]):
+                self.remaining.discard(message_id)
+        return not self.remaining
 
 
 def test_killed_workers_lose_nothing_and_plan_once(chaos, make_stack):
@@ -71,7 +81,7 @@ def test_killed_workers_lose_nothing_and_plan_once(chaos, make_stack):
         killed_at, _ = kill_pool(worker)
         held = held_by_the_dead(stack)
         recovery = stack.wait_until(
-            lambda h=held: back_in_flight(stack, h), timeout=LEASE * 3 + 30, what="recovery"
+            BackInFlight(stack, held), timeout=LEASE * 3 + 30, what="recovery"
         )
         kills.append({"at": killed_at, "held": held, "recovery": recovery})
     wait_settled(stack, campaign, SIZE, timeout=900)
@@ -86,12 +96,13 @@ def test_killed_workers_lose_nothing_and_plan_once(chaos, make_stack):
         kills=figures,
     )
     report(result, chaos.results)
-    result.assert_clean(double_sends_allowed=3 * (CONCURRENCY + FLUSH) * POOL)
+    result.assert_clean(double_sends_allowed=3 * POOL * (CONCURRENCY + FLUSH))
     assert result.by_status == {"sent": SIZE}
     assert sql(stack, "SELECT planned_messages FROM api_campaignrun")[0][0] == SIZE
     for figure in figures:
         assert figure["recovery_seconds"] <= 2 * LEASE + 5, figure
-        assert figure["resent"] <= figure["accepted_in_flight"], figure
+        # At most what was on the wire plus one unwritten group of results, per process.
+        assert figure["resent"] <= POOL * (CONCURRENCY + FLUSH), figure
     assert set(result.double_send_ids) <= set().union(*(k["held"] for k in kills))
 
 

@@ -24,6 +24,22 @@ def ids_of(stack, campaign) -> set[int]:
     return {row[0] for row in rows}
 
 
+def steer(stack, campaign: int, action: str) -> tuple[int, dict]:
+    """Once a fifth of the campaign is sent, pause or cancel it; returns the requests for its
+    messages that reached the gateway after the response, and its counts then."""
+    stack.wait_until(
+        lambda: counts(stack, campaign).get("sent", 0) >= SIZE // 5,
+        timeout=120,
+        what=f"sending before the {action}",
+    )
+    assert stack.request("POST", f"/api/campaigns/{campaign}/{action}/")[0] == 200
+    answered_at = time.time()
+    time.sleep(3)
+    ids = ids_of(stack, campaign)
+    late = sum(1 for r in read_receipts(stack.receipts) if r["id"] in ids and r["at"] > answered_at)
+    return late, counts(stack, campaign)
+
+
 def test_pause_and_cancel_stop_twenty_dispatchers(chaos, make_stack):
     stack = make_stack(
         WORKER_CONCURRENCY=DISPATCHERS // 2,
@@ -39,26 +55,10 @@ def test_pause_and_cancel_stop_twenty_dispatchers(chaos, make_stack):
         "from api.tasks import dispatch_messages\n"
         f"for _ in range({DISPATCHERS}): dispatch_messages.delay()"
     )
-    stack.wait_until(
-        lambda: counts(stack, paused).get("sent", 0) >= SIZE // 5,
-        timeout=120,
-        what="sending started",
-    )
-
-    assert stack.request("POST", f"/api/campaigns/{paused}/pause/")[0] == 200
-    paused_at = time.time()
-    assert stack.request("POST", f"/api/campaigns/{cancelled}/cancel/")[0] == 200
-    cancelled_at = time.time()
+    after_pause, held_back = steer(stack, paused, "pause")
+    # The paused campaign's messages wait; the other one is sent now, and cancelled mid-way.
+    after_cancel, _ = steer(stack, cancelled, "cancel")
     wait_settled(stack, cancelled, SIZE, timeout=300)
-    time.sleep(3)
-    receipts = read_receipts(stack.receipts)
-    after_pause = sum(
-        1 for r in receipts if r["id"] in ids_of(stack, paused) and r["at"] > paused_at
-    )
-    after_cancel = sum(
-        1 for r in receipts if r["id"] in ids_of(stack, cancelled) and r["at"] > cancelled_at
-    )
-    held_back = counts(stack, paused)
     assert stack.request("POST", f"/api/campaigns/{paused}/resume/")[0] == 200
     wait_settled(stack, paused, SIZE, timeout=300)
 

@@ -10,7 +10,7 @@ from .conftest import LARGE
 from .reconcile import read_receipts, reconcile, report
 
 SIZE = 1000 if LARGE else 200
-OUTAGE = 60 if LARGE else 30
+OUTAGE = 60 if LARGE else 20
 RETRY_MAX = 4.0
 INTERVAL = 5.0
 

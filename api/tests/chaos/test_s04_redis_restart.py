@@ -11,7 +11,7 @@ SIZE = 2000 if LARGE else 300
 
 
 def test_redis_restarted_empty_loses_nothing(chaos, make_stack):
-    stack = make_stack(SMS_RATE_LIMIT=60)
+    stack = make_stack(SMS_RATE_LIMIT=30)
     stack.start_all(workers=1)
     stack.log_in(chaos.secret)
     create_clients(stack, chaos, tag="broker", count=SIZE)
@@ -25,9 +25,10 @@ def test_redis_restarted_empty_loses_nothing(chaos, make_stack):
 
     chaos.redis.kill()  # every queued task, the rate-limit counter and the cache are gone
     killed_at = time.time()
-    time.sleep(3)
+    time.sleep(8)  # longer than a dispatch task (5 s): the running one ends, its re-enqueue fails
     chaos.redis.start()
     restarted_at = time.time()
+    unsent_at_restart = SIZE - counts(stack, campaign).get("sent", 0)
     recovered = wait_settled(stack, campaign, SIZE, timeout=300)
     stack.log_in(chaos.secret)  # the throttle counts lived in the lost cache: still works
     later = create_campaign(stack, tag="after")
@@ -37,8 +38,10 @@ def test_redis_restarted_empty_loses_nothing(chaos, make_stack):
     result.extra.update(
         redis_down_seconds=round(restarted_at - killed_at, 1),
         settled_after_restart_seconds=round(recovered, 1),
+        unsent_at_restart=unsent_at_restart,
     )
     report(result, chaos.results)
     result.assert_clean()
     assert result.by_status == {"sent": SIZE + 20}
+    assert unsent_at_restart > 0  # the restarted broker carried the rest
     assert all(proc.alive() for proc in stack.workers + stack.beats)  # recovered, not restarted

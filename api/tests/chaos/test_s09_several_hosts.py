@@ -13,8 +13,8 @@ from .reconcile import read_receipts, reconcile, report
 from .services import GATEWAY_HOST_ANY, Namespaces
 from .stack import GATEWAY_PORT
 
-SIZE = 3000 if LARGE else 1200
-CUT = 60 if LARGE else 30
+SIZE = 3000 if LARGE else 600
+CUT = 60 if LARGE else 20
 LEASE = 6
 CONCURRENCY = 10
 IN_CLIENT_PER_PROCESS = 2 * CONCURRENCY  # a stream hands at most this many to its provider

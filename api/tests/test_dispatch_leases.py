@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from api.models import MessageStatus
+from api.models import CampaignRun, MessageStatus, RunStatus
 from api.providers.base import Outcome, OutgoingSms
 from api.services import dispatch
 from api.services.dispatch.outcomes import after_send
@@ -97,3 +97,18 @@ def test_a_stream_renews_a_lease_near_its_end_before_sending(gateway, http_provi
     message = run.messages.get()
     assert message.lease_expires_at > timezone.now() + timedelta(seconds=20)  # renewed
     assert stream.in_flight  # and then sent
+
+
+@pytest.mark.django_db
+def test_a_stream_drops_queued_messages_of_a_run_paused_since_the_claim(gateway, http_provider):
+    _, run = make_campaign(clients=3)
+    stream = DispatchStream(http_provider, batch_size=10, time_budget=10)
+    stream._claim()
+    CampaignRun.objects.filter(pk=run.pk).update(status=RunStatus.PAUSED)  # the pause request
+
+    stream._check_runs()  # every RUN_CHECK_SECONDS, long before the next heartbeat
+    stream._submit()
+    stream._flush()
+
+    assert not stream.queue and gateway.state.requests == 0
+    assert sorted(run.messages.values_list("status", flat=True)) == ["paused"] * 3

@@ -127,18 +127,23 @@ class Stack:
         self.procs.append(proc.start())
         return proc
 
-    def start_gateway(self, *, host: str = "127.0.0.1", faults: str = "") -> Proc:
+    def start_gateway(self, *, host: str = "127.0.0.1", faults: str = "", wait=True) -> Proc:
         extra = f"--token {self.env['SMS_GATEWAY_TOKEN']} --receipt-log {self.receipts} --control"
         self.gateway = self._proc(
             "gateway", "gateway", f"{extra} {faults}".strip(), GATEWAY_HOST=host
         )
-        wait_for(lambda: self.gateway_control({}) is not None, timeout=30, what="gateway")
+        if wait:
+            wait_for(lambda: self.gateway_control({}) is not None, timeout=60, what="gateway")
         return self.gateway
 
-    def start_web(self) -> Proc:
+    def start_web(self, wait=True) -> Proc:
         self.web = self._proc("web", "web")
-        wait_for(lambda: self.get("/healthz", auth=False)[0] == 200, timeout=90, what="gunicorn")
+        if wait:
+            self.wait_for_web()
         return self.web
+
+    def wait_for_web(self) -> None:
+        wait_for(lambda: self.get("/healthz", auth=False)[0] == 200, timeout=90, what="gunicorn")
 
     def start_worker(self, netns: str = "", **env) -> Proc:
         worker = self._proc("worker", f"worker{len(self.workers) + 1}", "", netns, **env)
@@ -153,15 +158,20 @@ class Stack:
         return beat
 
     def start_all(self, *, workers: int = 1, gateway_faults: str = "") -> None:
-        self.start_gateway(faults=gateway_faults)
-        self.start_web()
+        """Start every process at once (they start up side by side), then wait for the
+        gateway and gunicorn to answer."""
+        self.start_gateway(faults=gateway_faults, wait=False)
+        self.start_web(wait=False)
         for _ in range(workers):
             self.start_worker()
         self.start_beat()
+        wait_for(lambda: self.gateway_control({}) is not None, timeout=60, what="gateway")
+        self.wait_for_web()
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
-            proc.stop()
+            # The gateway would wait for its never-answered requests before exiting.
+            proc.stop(timeout=2 if proc.name == "gateway" else 15)
 
     # -- HTTP -----------------------------------------------------------------------------
     def request(self, method: str, path: str, body=None, *, auth=True, timeout=10):

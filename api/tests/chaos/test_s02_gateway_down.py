@@ -38,7 +38,7 @@ def test_a_gateway_outage_fails_nothing_and_delivery_resumes(chaos, make_stack):
         what="sending started",
     )
 
-    stack.gateway.stop()
+    stack.gateway.stop(timeout=2)
     down_at = time.time()
     ending = create_campaign(stack, tag="ending", ends_in=OUTAGE / 2)  # ends during the outage
     time.sleep(OUTAGE / 2)

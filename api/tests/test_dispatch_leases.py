@@ -112,3 +112,18 @@ def test_a_stream_drops_queued_messages_of_a_run_paused_since_the_claim(gateway,
 
     assert not stream.queue and gateway.state.requests == 0
     assert sorted(run.messages.values_list("status", flat=True)) == ["paused"] * 3
+
+
+@pytest.mark.django_db
+def test_messages_released_at_the_end_of_a_time_budget_keep_their_due_time(gateway, http_provider):
+    _, run = make_campaign(clients=3)
+    early = timezone.now() - timedelta(minutes=5)
+    run.messages.update(next_attempt_at=early)
+    stream = DispatchStream(http_provider, batch_size=10, time_budget=10)
+    stream._claim()
+
+    stream._release_queue()  # the budget ran out before any was sent
+    stream._flush()
+
+    rows = set(run.messages.values_list("status", "next_attempt_at", "attempts"))
+    assert rows == {(MessageStatus.PENDING, early, 0)}  # ahead of anything due since

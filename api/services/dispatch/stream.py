@@ -199,13 +199,11 @@ class DispatchStream:
         self.outcomes.add(decided)
 
     def _release_queue(self) -> None:
-        """The time budget is spent: what was claimed but not sent goes back, due at once."""
-        now = timezone.now()
+        """The time budget is spent: what was claimed but not sent goes back as it was, due
+        when it was due (not "now": that would put it behind every message due since)."""
         self.outcomes.add(
             {
-                message.id: Transition(
-                    MessageStatus.PENDING, next_attempt_at=now, refund_attempt=True
-                )
+                message.id: Transition(MessageStatus.PENDING, refund_attempt=True)
                 for message in self.queue
             }
         )

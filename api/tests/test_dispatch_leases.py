@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from api.models import CampaignRun, MessageStatus, RunStatus
@@ -17,7 +18,7 @@ from api.tests.test_dispatch import expire_leases, make_campaign
 
 
 @pytest.mark.django_db
-def test_a_reaped_message_keeps_its_due_time_and_goes_out_first():
+def test_a_reaped_message_stays_due_and_goes_out_first():
     _, run = make_campaign(clients=3)
     early = timezone.now() - timedelta(hours=1)
     first = run.messages.order_by("id").first()
@@ -28,9 +29,22 @@ def test_a_reaped_message_keeps_its_due_time_and_goes_out_first():
     assert dispatch.reap_expired_leases() == 1
 
     first.refresh_from_db()
-    assert (first.status, first.next_attempt_at) == (MessageStatus.PENDING, early)
+    lease = timedelta(seconds=settings.DISPATCH_LEASE_SECONDS)
+    assert (first.status, first.next_attempt_at) == (MessageStatus.PENDING, early - lease)
     _, batch = dispatch.claim_due_messages(limit=1)
     assert [m.id for m in batch] == [first.id]  # ahead of the messages due since
+
+
+@pytest.mark.django_db
+def test_a_reaped_message_goes_ahead_of_messages_due_at_the_same_instant():
+    _, run = make_campaign(clients=4)  # one zone: one planned instant for all
+    _, dead = dispatch.claim_due_messages(limit=2)
+    expire_leases(run)
+    dispatch.reap_expired_leases()
+
+    _, batch = dispatch.claim_due_messages(limit=2)
+
+    assert {m.id for m in batch} == {m.id for m in dead}
 
 
 @pytest.mark.django_db

@@ -24,18 +24,20 @@ app.autodiscover_tasks()
 def schedule_sweep(sender, **kwargs):
     from django.conf import settings
 
+    from Work.schedules import every  # a last run "in the future" (clock went back) is due
+
     sender.add_periodic_task(
-        settings.DISPATCH_INTERVAL_SECONDS,
+        every(settings.DISPATCH_INTERVAL_SECONDS),
         sender.signature("api.tasks.sweep"),
         name="dispatch sweep",
     )
     sender.add_periodic_task(
-        settings.MESSAGE_COMPACTION_INTERVAL_SECONDS,
+        every(settings.MESSAGE_COMPACTION_INTERVAL_SECONDS),
         sender.signature("api.tasks.compact_messages"),
         name="message partition compaction",
     )
     sender.add_periodic_task(
-        24 * 3600,
+        every(24 * 3600),
         sender.signature("api.tasks.flush_expired_tokens"),
         name="expired refresh tokens",
     )

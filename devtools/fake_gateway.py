@@ -3,13 +3,18 @@
 `POST /send/{id}` with `{"id", "phone", "text"}` and `Authorization: Bearer <token>` answers
 `200 {"code": 0, "message": "OK"}`. It remembers accepted ids, so a repeat of the same id is
 acknowledged but not delivered twice (the idempotency a real gateway offers). Knobs: latency,
-error rate (503), throttling (429 with Retry-After), and scripted replies for tests.
-Run it with `python manage.py fake_gateway --port 9000`; tests start it in a thread.
+error rate (503), throttling (429 with Retry-After), refusals (400), accepting without answering
+(a timeout), and scripted replies for tests. With a receipt log it writes one JSON line per
+request (time, id, status; never the phone or the text) and, on start, reads the log back so a
+restarted gateway still recognises the ids it accepted; `POST /control` changes the knobs of a
+running gateway (the chaos suite, api/tests/chaos/). Run it with `python manage.py fake_gateway
+--port 9000`; tests start it in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import threading
@@ -28,6 +33,7 @@ class GatewayConfig:
     throttle_rate: float = 0.0  # share of requests answered 429
     retry_after: float = 1.0  # seconds, sent with 429
     accept_then_hang_rate: float = 0.0  # accept the message, then never answer
+    bad_request_rate: float = 0.0  # share answered 400 (a permanent refusal)
     record: bool = True  # keep every delivered message in memory
     slow_ids: dict[int, float] = field(default_factory=dict)  # message id -> extra seconds
 
@@ -55,8 +61,12 @@ class GatewayState:
 class FakeGateway:
     """The gateway app; `start_in_thread()` serves it on 127.0.0.1 for tests."""
 
-    def __init__(self, config: GatewayConfig | None = None):
+    def __init__(self, config: GatewayConfig | None = None, *, receipt_log: str = ""):
         self.state = GatewayState(config=config or GatewayConfig())
+        self.receipts = None
+        if receipt_log:
+            self._replay(receipt_log)
+            self.receipts = open(receipt_log, "a", buffering=1)  # noqa: SIM115 - lives as long
         self.lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -75,12 +85,42 @@ class FakeGateway:
         with self.lock:
             return [d.message_id for d in self.state.deliveries]
 
+    # -- receipts (one JSON line per request) ----------------------------------------------
+    def _replay(self, path: str) -> None:
+        """Accepted ids of an earlier life of this gateway: a repeat is still recognised."""
+        try:
+            with open(path) as lines:
+                for line in lines:
+                    receipt = json.loads(line)
+                    if receipt.get("accepted"):
+                        self.state.accepted_ids.add(receipt["id"])
+        except FileNotFoundError:
+            return
+
+    def _receipt(self, message_id: int, status: int | str, **extra) -> None:
+        if self.receipts is not None:
+            line = {"at": time.time(), "id": message_id, "status": status, **extra}
+            self.receipts.write(json.dumps(line) + "\n")
+
     # -- HTTP ------------------------------------------------------------------------------
-    def app(self) -> web.Application:
+    def app(self, *, control: bool = False) -> web.Application:
         app = web.Application()
         app.router.add_post("/send/{message_id}", self.handle_send)
         app.router.add_get("/stats", self.handle_stats)
+        if control:
+            app.router.add_post("/control", self.handle_control)
         return app
+
+    async def handle_control(self, request: web.Request) -> web.Response:
+        """Change the fault knobs of a running gateway: a JSON object of GatewayConfig fields."""
+        changes = await request.json()
+        known = {f.name for f in dataclasses.fields(GatewayConfig)} - {"token", "slow_ids"}
+        unknown = set(changes) - known
+        if unknown:
+            return web.json_response({"unknown": sorted(unknown)}, status=400)
+        for name, value in changes.items():
+            setattr(self.state.config, name, value)
+        return web.json_response(dataclasses.asdict(self.state.config) | {"token": "***"})
 
     async def handle_stats(self, request: web.Request) -> web.Response:
         with self.lock:
@@ -120,22 +160,39 @@ class FakeGateway:
             return self._reply(message_id, 503, None)
         if roll < config.error_rate + config.throttle_rate:
             return self._reply(message_id, 429, config.retry_after)
-        self._deliver(message_id, phone, text)
+        if roll < config.error_rate + config.throttle_rate + config.bad_request_rate:
+            return self._reply(message_id, 400, None)
+        repeat = self._deliver(message_id, phone, text)
         if random.random() < config.accept_then_hang_rate:
+            self._receipt(message_id, "hang", accepted=True, repeat=repeat, peer=request.remote)
             await asyncio.sleep(3600)
-        return self._reply(message_id, 200, None)
+        return self._reply(message_id, 200, None, repeat=repeat, peer=request.remote)
 
-    def _deliver(self, message_id: int, phone: int, text: str) -> None:
+    def _deliver(self, message_id: int, phone: int, text: str) -> bool:
+        """Accept the message; True if this id was accepted before (not delivered again)."""
         with self.lock:
             if message_id in self.state.accepted_ids:
                 self.state.duplicates += 1
-                return
+                return True
             self.state.accepted_ids.add(message_id)
             self.state.delivered_count += 1
             if self.state.config.record:
                 self.state.deliveries.append(Delivery(message_id, phone, text, time.time()))
+        return False
 
-    def _reply(self, message_id: int, status: int, retry_after: float | None) -> web.Response:
+    def _reply(
+        self,
+        message_id: int,
+        status: int,
+        retry_after: float | None,
+        *,
+        repeat: bool = False,
+        peer: str | None = None,
+    ) -> web.Response:
+        if status == 200:
+            self._receipt(message_id, 200, accepted=True, repeat=repeat, peer=peer)
+        else:
+            self._receipt(message_id, status, retry_after=retry_after)
         if self.state.config.record:
             with self.lock:
                 self.state.request_log.append((time.time(), message_id, status))

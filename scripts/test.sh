@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-MARK="not slow"
-[ "${1:-}" = "--slow" ] && MARK="slow"
+MARK="not slow and not chaos"
+[ "${1:-}" = "--slow" ] && MARK="slow and not chaos"
 
 # pytest exits 5 when a marker selects nothing (e.g. no Postgres-only slow test ran): not a failure.
 run_pytest() {
@@ -50,4 +50,15 @@ elif [[ "${DATABASE_URL:-}" == postgres* ]]; then
   echo "DATABASE_URL points at a Postgres that does not answer."; exit 1
 elif [ -n "${TEST_POSTGRES_URL:-}" ]; then
   echo "TEST_POSTGRES_URL is set but not usable."; exit 1
+fi
+
+# The chaos suite (api/tests/chaos/): real gunicorn, Celery workers and beat, a fault-injecting
+# gateway, on a Postgres cluster and a Redis server of its own (initdb'd into a temporary folder,
+# ports 18401-18404) that it kills and restarts. Once, not per database backend; a few minutes
+# at the small size (CHAOS_SIZE=large with --slow). It skips, saying why, without the binaries.
+echo "== chaos suite (its own Postgres and Redis) =="
+if [ "$MARK" = "slow and not chaos" ]; then
+  CHAOS_SIZE=large MARK="chaos" run_pytest api/tests/chaos
+else
+  MARK="chaos" run_pytest api/tests/chaos
 fi

@@ -24,6 +24,9 @@ class OutgoingSms:
     message_id: int
     phone: str
     text: str
+    # Wall-clock time (epoch seconds) after which no request may start: the campaign's end, or
+    # the end of the sender's lease. A provider holds such a message back instead of sending it.
+    not_after: float | None = None
 
 
 class Outcome(StrEnum):

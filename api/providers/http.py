@@ -197,6 +197,16 @@ class HttpProvider(BaseProvider):
                 logger.exception("result callback failed for message=%s", sms.message_id)
 
     def _held_back(self, sms) -> SendResult | None:
+        # Re-checked right before the request (after a cool-down or the rate limiter's wait):
+        # the campaign may have ended, or the lease run out, while the message waited here.
+        if sms.not_after is not None and time.time() >= sms.not_after:
+            return SendResult(
+                sms.message_id,
+                Outcome.RETRY,
+                "not sent: its campaign ended or its lease ran out before the request",
+                retry_after=0.0,
+                attempted=False,
+            )
         wait = self.cooldown_until - time.monotonic()
         if wait <= 0:
             return None

@@ -18,7 +18,22 @@ class Command(BaseCommand):
         parser.add_argument("--throttle-rate", type=float, default=0.0, help="share answered 429")
         parser.add_argument("--retry-after", type=float, default=1.0, help="seconds, with 429")
         parser.add_argument(
+            "--timeout-rate", type=float, default=0.0, help="share accepted but never answered"
+        )
+        parser.add_argument(
+            "--bad-request-rate", type=float, default=0.0, help="share answered 400"
+        )
+        parser.add_argument(
             "--no-record", action="store_true", help="count deliveries without keeping them"
+        )
+        parser.add_argument(
+            "--receipt-log",
+            default="",
+            help="append one JSON line per request (time, id, status) and recognise the ids"
+            " accepted in an earlier run of the gateway",
+        )
+        parser.add_argument(
+            "--control", action="store_true", help="serve POST /control to change the knobs"
         )
 
     def handle(self, *args, **options):
@@ -28,16 +43,18 @@ class Command(BaseCommand):
             error_rate=options["error_rate"],
             throttle_rate=options["throttle_rate"],
             retry_after=options["retry_after"],
+            accept_then_hang_rate=options["timeout_rate"],
+            bad_request_rate=options["bad_request_rate"],
             record=not options["no_record"],
         )
-        gateway = FakeGateway(config)
+        gateway = FakeGateway(config, receipt_log=options["receipt_log"])
         self.stdout.write(
             f"Fake SMS gateway on http://{options['host']}:{options['port']} "
             "(POST /send/<id>, GET /stats). Point the service at it with "
             f"SMS_GATEWAY_URL=http://{options['host']}:{options['port']}"
         )
         web.run_app(
-            gateway.app(),
+            gateway.app(control=options["control"]),
             host=options["host"],
             port=options["port"],
             access_log=None,

@@ -34,7 +34,7 @@ class Transition:
     """Where one claimed message goes next."""
 
     status: str
-    next_attempt_at: datetime | None = None
+    next_attempt_at: datetime | None = None  # pending with None: keeps its due time
     error: str = ""
     refund_attempt: bool = False  # the message was not actually sent this time
     sent_at: datetime | None = None  # when the gateway accepted it (default: when written)
@@ -42,14 +42,15 @@ class Transition:
 
 def record_transitions(token: int, transitions: dict[int, Transition], now: datetime) -> int:
     """Write outcomes in bulk: one UPDATE per kind of outcome, guarded by the claim token."""
-    groups: dict[tuple[str, bool, datetime | None], list[int]] = defaultdict(list)
+    groups: dict[tuple[str, bool, datetime | None, bool], list[int]] = defaultdict(list)
     for message_id, transition in transitions.items():
-        key = (transition.status, transition.refund_attempt, transition.sent_at)
+        keep_due = transition.next_attempt_at is None
+        key = (transition.status, transition.refund_attempt, transition.sent_at, keep_due)
         groups[key].append(message_id)
     written = 0
     # One statement needs no transaction block (the common case: a whole group sent).
     with transaction.atomic() if len(groups) > 1 else nullcontext():
-        for (status, refund, sent_at), ids in groups.items():
+        for (status, refund, sent_at, keep_due), ids in groups.items():
             values: dict = {"status": status, "lease_expires_at": None, "claim_token": None}
             if refund:
                 values["attempts"] = F("attempts") - 1
@@ -58,7 +59,7 @@ def record_transitions(token: int, transitions: dict[int, Transition], now: date
                 values["last_error"] = ""
             else:
                 values["last_error"] = _per_row(ids, transitions, "error")
-            if status == MessageStatus.PENDING:
+            if status == MessageStatus.PENDING and not keep_due:
                 values["next_attempt_at"] = _per_row(ids, transitions, "next_attempt_at")
             written += Message.objects.filter(
                 pk__any_of=ids, status=MessageStatus.SENDING, claim_token=token

@@ -22,17 +22,18 @@ import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.utils import timezone
 
 from api import metrics
-from api.models import Campaign, Message, MessageStatus
+from api.models import Campaign, CampaignRun, MessageStatus, RunStatus
 from api.providers.base import BaseProvider, OutgoingSms, SendResult
 
 from .batch import prepare_batch
 from .claims import ClaimedMessage, claim_due_messages
+from .leases import Leases, request_seconds
 from .outage import DatabaseGuard
 from .outcome_buffer import OutcomeBuffer
 from .outcomes import Transition, after_send
@@ -44,6 +45,9 @@ logger = logging.getLogger(__name__)
 # gives up on them (they are then sent again after their lease): far beyond any restart.
 OUTCOME_HOLD_SECONDS = 900.0
 POLL_SECONDS = 0.005
+# How often queued messages' runs are checked for a pause or cancel (one small query): what a
+# dispatcher still sends after a pause is what it had handed to the provider plus this long.
+RUN_CHECK_SECONDS = 0.5
 
 
 @dataclass
@@ -75,7 +79,9 @@ class DispatchStream:
         self.report = DispatchReport()
         self.exhausted = False  # a claim found nothing due
         self.next_heartbeat = time.monotonic() + self.heartbeat_every
+        self.next_run_check = time.monotonic() + RUN_CHECK_SECONDS
         self.db = DatabaseGuard()
+        self.leases = Leases(self.lease, request_seconds())
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> DispatchReport:
@@ -92,12 +98,14 @@ class DispatchStream:
             self._submit()
             if not self.in_flight and not self.queue and (stopping or self.exhausted):
                 break
-            if not self.in_flight and not self.queue and self.db.down:
+            if not self.in_flight and self.db.down:  # nothing to collect; nothing sendable
                 self.db.sleep_until_retry()
             self._collect(timeout=self._wait_seconds())
             self._flush_if_due()
             if time.monotonic() >= self.next_heartbeat:
                 self._database(self._heartbeat)
+            elif self.queue and time.monotonic() >= self.next_run_check:
+                self._database(self._check_runs)
         self._drain_outcomes()
         self.outcomes.log_retries()
         return self.report
@@ -111,7 +119,9 @@ class DispatchStream:
 
     # -- claiming and sending -------------------------------------------------------------
     def _claim(self) -> None:
+        claimed_at = time.time()
         token, batch = claim_due_messages(limit=self.batch_size)
+        self.leases.claimed(token, claimed_at)
         if not batch:
             self.exhausted = True
             return
@@ -134,10 +144,17 @@ class DispatchStream:
         room = self.max_submitted - len(self.in_flight)
         if room <= 0 or not self.queue:
             return
+        if not self.leases.spare(self.queue[0]):
+            self._database(self._heartbeat)  # renew first: a request must end within its lease
         now = timezone.now()
-        outgoing = []
+        outgoing, waiting = [], []
         while self.queue and len(outgoing) < room:
             message = self.queue.popleft()
+            if not self.leases.spare(message):
+                waiting.append(message)  # the database did not answer the renewal: hold it
+                if len(waiting) >= room:
+                    break
+                continue
             campaign = self.campaigns[message.run_id]
             if now >= campaign.end_datetime:  # it waited in the queue past the end
                 self.outcomes.add(
@@ -149,7 +166,11 @@ class DispatchStream:
                 )
                 continue
             self.in_flight[message.id] = message
-            outgoing.append(OutgoingSms(message.id, message.phone, campaign.text_message))
+            not_after = min(campaign.end_datetime.timestamp(), self.leases.send_by(message))
+            outgoing.append(
+                OutgoingSms(message.id, message.phone, campaign.text_message, not_after)
+            )
+        self.queue.extendleft(reversed(waiting))
         if outgoing:
             self.provider.submit(outgoing, self._on_result)
 
@@ -178,13 +199,11 @@ class DispatchStream:
         self.outcomes.add(decided)
 
     def _release_queue(self) -> None:
-        """The time budget is spent: what was claimed but not sent goes back, due at once."""
-        now = timezone.now()
+        """The time budget is spent: what was claimed but not sent goes back as it was, due
+        when it was due (not "now": that would put it behind every message due since)."""
         self.outcomes.add(
             {
-                message.id: Transition(
-                    MessageStatus.PENDING, next_attempt_at=now, refund_attempt=True
-                )
+                message.id: Transition(MessageStatus.PENDING, refund_attempt=True)
                 for message in self.queue
             }
         )
@@ -216,17 +235,26 @@ class DispatchStream:
     def _heartbeat(self) -> None:
         """Renew the leases of everything held; re-check queued messages (a pause, a cancel)."""
         self.next_heartbeat = time.monotonic() + self.heartbeat_every
-        if self.held:
-            until = timezone.now() + timedelta(seconds=self.lease)
-            Message.objects.filter(
-                pk__any_of=list(self.held),
-                status=MessageStatus.SENDING,
-                claim_token__any_of={message.token for message in self.held.values()},
-            ).update(lease_expires_at=until)
+        lost = self.leases.renew(self.held)
+        if lost:
+            # Taken over while this worker could not renew (cut off, stalled): not ours to send
+            # or to record any more.
+            logger.warning("lease lost on %s messages; left to their new owner", len(lost))
+            self.queue = deque(message for message in self.queue if message.id not in lost)
+            for message_id in lost:
+                if message_id not in self.in_flight:
+                    self.held.pop(message_id, None)
+                    self.outcomes.decided.pop(message_id, None)
         if self.queue:
             self._recheck_queue()
         self._reap()
         self.outcomes.log_retries()
+
+    def _check_runs(self) -> None:
+        self.next_run_check = time.monotonic() + RUN_CHECK_SECONDS
+        queued = {message.run_id for message in self.queue}
+        if CampaignRun.objects.filter(pk__in=queued).exclude(status=RunStatus.RUNNING).exists():
+            self._recheck_queue()  # paused or cancelled since it was claimed
 
     def _recheck_queue(self) -> None:
         by_token: dict[int, list[ClaimedMessage]] = {}

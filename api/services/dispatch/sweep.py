@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
@@ -34,8 +35,15 @@ CANCELLED_RUN_REAP_WINDOW = timedelta(days=7)
 
 
 def reap_expired_leases(*, now: datetime | None = None) -> int:
-    """Messages whose worker died mid-send go back to pending, due at once (in a cancelled
-    run: cancelled, as the send-time check would have made them)."""
+    """Messages whose worker died mid-send go back to pending, due one lease before they were
+    due, so that the next claims take them first; in a cancelled run: cancelled, as the
+    send-time check would have made them.
+
+    Why earlier: planning gives every client of a zone the same instant, and among equal due
+    times the due index returns rows in the order of their row versions, so a reaped row
+    (a new version) would come after every message of its run still waiting: its recovery
+    would take as long as the rest of the run (measured: 20 s instead of 7 with a 6 s lease).
+    They were due when claimed, so they stay due either way."""
     now = now or timezone.now()
     live = list(
         CampaignRun.objects.filter(status__in=LIVE_RUN_STATUSES).values_list("id", flat=True)
@@ -48,7 +56,7 @@ def reap_expired_leases(*, now: datetime | None = None) -> int:
     expired = Q(status=MessageStatus.SENDING, lease_expires_at__lt=now)
     count = Message.objects.filter(of_runs(live), expired).update(
         status=MessageStatus.PENDING,
-        next_attempt_at=now,
+        next_attempt_at=F("next_attempt_at") - timedelta(seconds=settings.DISPATCH_LEASE_SECONDS),
         lease_expires_at=None,
         claim_token=None,
         last_error="lease expired (worker lost); sending again",

@@ -4,7 +4,6 @@ import os
 import sys
 
 from celery import Celery
-from celery.schedules import crontab
 from celery.signals import (
     celeryd_init,
     setup_logging,
@@ -24,7 +23,10 @@ app.autodiscover_tasks()
 def schedule_sweep(sender, **kwargs):
     from django.conf import settings
 
-    from Work.schedules import every  # a last run "in the future" (clock went back) is due
+    from Work.schedules import (
+        daily_at,
+        every,
+    )  # a last run "in the future" (clock went back) is due
 
     sender.add_periodic_task(
         every(settings.DISPATCH_INTERVAL_SECONDS),
@@ -43,12 +45,12 @@ def schedule_sweep(sender, **kwargs):
     )
     report_hour, report_minute = settings.STATS_EMAIL_TIME.split(":")
     sender.add_periodic_task(
-        crontab(hour=int(report_hour), minute=int(report_minute)),  # in CELERY_TIMEZONE
+        daily_at(int(report_hour), int(report_minute)),  # in CELERY_TIMEZONE
         sender.signature("api.tasks.send_daily_report"),
         name="daily report",
     )
     sender.add_periodic_task(
-        settings.STATS_EMAIL_CATCH_UP_SECONDS,  # a day missed while beat was down, a failed send
+        every(settings.STATS_EMAIL_CATCH_UP_SECONDS),  # a day missed (beat down), a failed send
         sender.signature("api.tasks.send_daily_report"),
         name="daily report catch-up",
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from celery.schedules import schedstate, schedule
+from celery.schedules import crontab, schedstate, schedule
 
 # Clocks of one host agree; a last run this far ahead can only be a jump back.
 FUTURE_TOLERANCE = timedelta(seconds=1)
@@ -29,3 +29,19 @@ class ClockSafeSchedule(schedule):
 
 def every(seconds: float) -> ClockSafeSchedule:
     return ClockSafeSchedule(run_every=timedelta(seconds=seconds))
+
+
+class ClockSafeCrontab(crontab):
+    """A crontab (the daily report) whose last run in the future counts as now: due at the
+    next matching time after a jump back, not once the clock has caught up with the old run.
+    (Firing at once would be harmless too: the report service decides which days are due.)"""
+
+    def is_due(self, last_run_at):
+        now = self.maybe_make_aware(self.now())
+        if last_run_at is not None and self.maybe_make_aware(last_run_at) > now + FUTURE_TOLERANCE:
+            last_run_at = now
+        return super().is_due(last_run_at)
+
+
+def daily_at(hour: int, minute: int) -> ClockSafeCrontab:
+    return ClockSafeCrontab(hour=hour, minute=minute)

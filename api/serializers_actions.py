@@ -6,6 +6,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from .domain.clients import MAX_PHONES_PER_REQUEST
+from .serializers import StrictBooleanField
 from .services.campaign_test_sends import MAX_TEST_PHONES
 
 
@@ -19,7 +20,7 @@ class OptOutSerializer(serializers.Serializer):
     phones = PhoneListField(
         help_text=f"1 to {MAX_PHONES_PER_REQUEST} phone numbers, 7XXXXXXXXXX.",
     )
-    opted_out = serializers.BooleanField(default=True, help_text="false opts the clients back in.")
+    opted_out = StrictBooleanField(default=True, help_text="false opts the clients back in.")
 
 
 class OptOutResultSerializer(serializers.Serializer):

@@ -34,11 +34,12 @@ def progress_bar(numbers: dict[str, int]) -> SafeString:
         '<span class="console-seg console-{}" style="background:{};width:{}%" title="{}"></span>',
         segments,
     )
-    done = numbers.get("sent", 0) + numbers.get("failed", 0) + numbers.get("expired", 0)
-    done += numbers.get("cancelled", 0)
-    label = f"{numbers.get('sent', 0):,} sent of {total:,}" if total else "no messages"
-    if total:
-        label += f" · {100 * done // total} % done"
+    sent = numbers.get("sent", 0)
+    unsent = sum(numbers.get(name, 0) for name in ("failed", "expired", "cancelled"))
+    done = sent + unsent
+    not_sent = f", {unsent:,} not sent" if unsent else ""  # a failed run must not read as a success
+    label = f"{sent:,} sent{not_sent} of {total:,} · {100 * done // total} % done" if total else ""
+    label = label or "no messages"
     return format_html(
         '<div class="console-progress" data-total="{}" data-sent="{}">'
         '<span class="console-bar">{}</span><span class="console-label">{}</span></div>',

@@ -24,8 +24,8 @@ MAX_TEST_PHONES = 10
 def send_test(*, campaign_id: int, phone_numbers: list[str]) -> list[TestSend]:
     """Send the campaign's text now to the active clients with these numbers (1..10), one
     TestSend row each, its id the gateway's message id (below every run's ids). InvalidInput
-    naming `phones` for a malformed list or numbers of no client (masked). Not idempotent: a
-    repeat sends again."""
+    naming `phones` for a malformed list, numbers of no client or of opted-out clients (masked).
+    Not idempotent: a repeat sends again."""
     phones = check_phone_list(phone_numbers, field="phones", limit=MAX_TEST_PHONES)
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None:
@@ -35,6 +35,12 @@ def send_test(*, campaign_id: int, phone_numbers: list[str]) -> list[TestSend]:
     if unknown:
         raise InvalidInput(
             "No client has these numbers: " + ", ".join(mask_phone(p) for p in unknown) + ".",
+            field="phones",
+        )
+    opted_out = [phone for phone in phones if clients[phone].opted_out]
+    if opted_out:  # an opt-out holds for test sends too: nothing goes to them
+        raise InvalidInput(
+            "These clients opted out: " + ", ".join(mask_phone(p) for p in opted_out) + ".",
             field="phones",
         )
     with transaction.atomic():

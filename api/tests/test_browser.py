@@ -107,7 +107,7 @@ def test_admin_campaign_list_shows_progress_from_the_counters(browser, live_serv
         row.find_element(By.CSS_SELECTOR, "th, td.field-id").text: row.text
         for row in browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     }
-    assert "3 sent of 6 · 66 % done" in rows[str(run.campaign_id)]
+    assert "3 sent, 1 not sent of 6 · 66 % done" in rows[str(run.campaign_id)]
     assert "no messages" in rows[str(idle.pk)]
     bar = browser.find_element(By.CSS_SELECTOR, "#result_list .console-progress[data-total='6']")
     segments = {

@@ -114,3 +114,21 @@ def test_test_send_logs_the_phone_masked(api, caplog):
 
     assert "7900***4567" in caplog.text
     assert "79001234567" not in caplog.text
+
+
+def test_an_opted_out_number_gets_no_test_send(api):
+    ClientFactory(phone_number="79000000001")
+    ClientFactory(phone_number="79000000002", opted_out=True)
+    campaign = CampaignFactory()
+
+    response = api.post(
+        f"/api/campaigns/{campaign.pk}/test/",
+        {"phones": ["79000000001", "79000000002"]},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert (
+        "opted out" in response.json()["phones"][0] and "7900***0002" in response.content.decode()
+    )
+    assert locmem.outbox == [] and not TestSend.objects.exists()

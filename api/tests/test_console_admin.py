@@ -154,7 +154,7 @@ def test_the_campaign_list_shows_each_progress_bar_and_next_send(admin_client, r
     html = admin_client.get("/admin/api/campaign/").content.decode()
 
     assert 'data-total="6" data-sent="3"' in html
-    assert "3 sent of 6 · 66 % done" in html
+    assert "3 sent, 1 not sent of 6 · 66 % done" in html
 
 
 # --- message history --------------------------------------------------------------------

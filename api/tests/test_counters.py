@@ -127,4 +127,5 @@ def test_admin_run_and_campaign_lists_show_progress_from_the_counters(admin_clie
     runs = admin_client.get("/admin/api/campaignrun/").content.decode()
     assert "2 sent, 1 not sent (failed, expired, cancelled) of 4: 75 % done" in runs
     campaigns = admin_client.get("/admin/api/campaign/").content.decode()  # the console's bar
-    assert "2 sent of 4 · 75 % done" in campaigns and 'data-total="4" data-sent="2"' in campaigns
+    assert "2 sent, 1 not sent of 4 · 75 % done" in campaigns
+    assert 'data-total="4" data-sent="2"' in campaigns

@@ -191,3 +191,15 @@ def test_an_unreadable_opted_out_filter_is_400_naming_it(api):
 
     assert response.status_code == 400
     assert list(response.json()) == ["opted_out"]
+
+
+@pytest.mark.parametrize("value", ["yes", "false", 0, 1, "1", [True]])
+def test_opted_out_takes_a_json_boolean_only(api, value):
+    ClientFactory(phone_number="79000000001")
+
+    body = {"phones": ["79000000001"], "opted_out": value}
+    response = api.post("/api/clients/opt-out/", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["opted_out"]
+    assert not Client.objects.filter(opted_out=True).exists()

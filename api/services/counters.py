@@ -108,6 +108,22 @@ def _counters_and_recount(run_ids: list[int]):
     return kept, counted
 
 
+def kept_differs(run_ids, kept, counted) -> dict[int, dict]:
+    """{run: {key: (kept, counted)}} for each key whose kept number differs from the recount
+    (a missing key counts 0): the comparison of both recounts (statuses, sent minutes)."""
+    differences = {}
+    for run_id in run_ids:
+        mine, actual = kept.get(run_id, {}), counted.get(run_id, {})
+        wrong = {
+            key: (mine.get(key, 0), actual.get(key, 0))
+            for key in sorted(set(mine) | set(actual))
+            if mine.get(key, 0) != actual.get(key, 0)
+        }
+        if wrong:
+            differences[run_id] = wrong
+    return differences
+
+
 def recount_runs(run_ids=None, *, repair: bool = False) -> dict[int, dict[str, tuple[int, int]]]:
     """Compare each run's counters with its messages; {run: {status: (counter, counted)}} for
     every difference. With `repair`, the counters are set to what was counted, with writes to
@@ -119,12 +135,7 @@ def recount_runs(run_ids=None, *, repair: bool = False) -> dict[int, dict[str, t
         if repair:
             backend().hold_message_writes(Message._meta.db_table)
         counters, counted = _counters_and_recount(run_ids)
-        differences: dict[int, dict[str, tuple[int, int]]] = {}
-        for run_id in run_ids:
-            kept, actual = counters[run_id], counted[run_id]
-            wrong = {s: (kept[s], actual[s]) for s in MessageStatus.values if kept[s] != actual[s]}
-            if wrong:
-                differences[run_id] = wrong
+        differences = kept_differs(run_ids, counters, counted)
         if repair and differences:
             RunStatusCount.objects.filter(run_id__in=list(differences)).delete()
             RunStatusCount.objects.bulk_create(

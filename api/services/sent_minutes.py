@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from api.message_ids import run_ranges_sql
 from api.models import CampaignRun, Message, RunSentMinute
+from api.services.counters import kept_differs
 from api.services.sql import backend
 
 logger = logging.getLogger(__name__)
@@ -77,16 +78,7 @@ def recount_sent_minutes(
         if repair:
             backend().hold_message_writes(Message._meta.db_table)
         kept, counted = _kept_and_counted(run_ids)
-        differences = {}
-        for run_id in run_ids:
-            minutes = set(kept[run_id]) | set(counted[run_id])
-            wrong = {
-                at: (kept[run_id].get(at, 0), counted[run_id].get(at, 0))
-                for at in sorted(minutes)
-                if kept[run_id].get(at, 0) != counted[run_id].get(at, 0)
-            }
-            if wrong:
-                differences[run_id] = wrong
+        differences = kept_differs(run_ids, kept, counted)
         if repair and differences:
             RunSentMinute.objects.filter(run_id__in=list(differences)).delete()
             RunSentMinute.objects.bulk_create(

@@ -21,7 +21,7 @@ def test_admin_upload_shows_progress_and_the_report(
     browser, live_server, operator_login, tmp_path, settings, sync_max_bytes  # noqa: F811
 ):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     settings.IMPORT_SYNC_MAX_BYTES = sync_max_bytes  # 10: stored, run by the (eager) worker
     path = tmp_path / "clients.csv"
@@ -31,6 +31,8 @@ def test_admin_upload_shows_progress_and_the_report(
     browser.find_element(By.NAME, "file").send_keys(str(path))
     Select(browser.find_element(By.NAME, "mode")).select_by_value("upsert")
     browser.find_element(By.CSS_SELECTOR, "#client-import-form input[type=submit]").click()
+    # click() does not wait for the POST: wait for the redirect to the import's page.
+    WebDriverWait(browser, 30).until(lambda b: b.current_url.endswith("/change/"))
 
     job = ClientImport.objects.get()
     assert browser.current_url.endswith(f"/admin/api/clientimport/{job.pk}/change/")

@@ -61,6 +61,7 @@ def spread_history(campaign_id: int) -> None:
 def test_operator_watches_a_running_campaign_and_pauses_it(
     browser, live_server, operator_login, django_user_model  # noqa: F811 - fixtures
 ):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -95,7 +96,7 @@ def test_operator_watches_a_running_campaign_and_pauses_it(
 
     browser.find_element(By.ID, "console-pause").click()
 
-    WebDriverWait(browser, 15).until(
+    WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
         lambda b: b.find_element(By.ID, "console-status").text.lower() == "paused"
     )
     assert "Paused." in browser.find_element(By.CSS_SELECTOR, "ul.messagelist").text
@@ -106,4 +107,9 @@ def test_operator_watches_a_running_campaign_and_pauses_it(
     assert Campaign.objects.get(pk=campaign_id).status == "paused"
 
     browser.find_element(By.ID, "console-pause").click()  # again: the API's 409, as a message
+    # click() does not wait for the POST and its redirect: until then the old page (or a
+    # stale element of it) is what the browser holds.
+    WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda b: "Refused (409)" in b.find_element(By.CSS_SELECTOR, "ul.messagelist").text
+    )
     assert "Refused (409)" in browser.find_element(By.CSS_SELECTOR, "ul.messagelist").text
